@@ -1,0 +1,4 @@
+// name: db/ping
+// Cheapest round trip: is the database answering queries?
+// params:
+RETURN 1 AS ok

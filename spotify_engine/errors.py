@@ -1,0 +1,89 @@
+"""Typed errors with one root; the CLI and the API render them, nothing else does.
+
+    SpotifyEngineError
+    ├── ConfigError                 bad or missing settings
+    ├── ServerError                 the local Neo4j server
+    │   ├── JavaNotFound            no java, or not Java 17+
+    │   ├── PortInUse               bolt or http port taken by another process
+    │   ├── DownloadFailed          Maven could not fetch the Neo4j artifacts
+    │   ├── ServerStartFailed       the server died or never answered; carries the log tail
+    │   └── ServerNotInstalled      start before install
+    ├── GraphError                  talking to Neo4j
+    │   ├── GraphUnavailable        cannot reach the server (down, refused, timed out)
+    │   ├── AuthFailed              wrong user or password
+    │   └── QueryFailed             a statement was rejected (syntax, constraint, ...)
+    ├── IngestError                 a source cannot be read at all (missing file, no rows)
+    ├── NotFound                    unknown user, song, run ...
+    └── ModelError                  training diverged, no trained run, bad model input
+
+Each message says what went wrong and what to do, in one line.
+"""
+
+from __future__ import annotations
+
+
+class SpotifyEngineError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class ConfigError(SpotifyEngineError):
+    pass
+
+
+class ServerError(SpotifyEngineError):
+    pass
+
+
+class JavaNotFound(ServerError):
+    hint = "install a Java 17+ JDK or set SPOTIFY_ENGINE_JAVA_HOME"
+
+
+class PortInUse(ServerError):
+    hint = "stop the other process or choose SPOTIFY_ENGINE_BOLT_PORT / SPOTIFY_ENGINE_HTTP_PORT"
+
+
+class DownloadFailed(ServerError):
+    hint = "check that Maven Central is reachable, then run `spotify-engine neo4j install` again"
+
+
+class ServerStartFailed(ServerError):
+    hint = "see `spotify-engine neo4j logs`"
+
+
+class ServerNotInstalled(ServerError):
+    hint = "run `spotify-engine neo4j install` first"
+
+
+class GraphError(SpotifyEngineError):
+    pass
+
+
+class GraphUnavailable(GraphError):
+    hint = "start it with `spotify-engine neo4j start` or check NEO4J_URI"
+
+
+class AuthFailed(GraphError):
+    hint = "check NEO4J_USER / NEO4J_PASSWORD"
+
+
+class QueryFailed(GraphError):
+    pass
+
+
+class IngestError(SpotifyEngineError):
+    pass
+
+
+class NotFound(SpotifyEngineError):
+    pass
+
+
+class ModelError(SpotifyEngineError):
+    pass
