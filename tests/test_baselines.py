@@ -1,0 +1,230 @@
+"""Baselines behind the Recommender interface, on tiny graphs with a known right answer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gnn._baselines import EASE, ItemKNN, Oracle, Popularity
+from gnn._data import build_train_data, random_snapshot, relevant_items, temporal_split
+from gnn._recommender import ModelError, NotFittedError, Recommender
+from gnn._snapshot import GraphSnapshot
+
+
+def snapshot_from_plays(
+    users: np.ndarray, songs: np.ndarray, num_users: int, num_songs: int
+) -> GraphSnapshot:
+    """A snapshot whose plays are (users[i], songs[i]) in this order of time per user."""
+    base = random_snapshot(num_users=num_users, num_songs=num_songs, plays_per_user=1)
+    n = len(users)
+    return dataclasses.replace(
+        base,
+        play_user=np.asarray(users, dtype=np.int64),
+        play_song=np.asarray(songs, dtype=np.int64),
+        play_ts=np.arange(n, dtype=np.int64) * 1000,
+        play_ms=np.full(n, 180_000, dtype=np.int64),
+        play_session=np.asarray(users, dtype=np.int64),
+        play_skipped=np.zeros(n, dtype=bool),
+    )
+
+
+def two_communities(seed: int = 0) -> GraphSnapshot:
+    """Users 0-9 play only songs 0-24, users 10-19 only songs 25-49.
+
+    Each user plays 14 distinct songs of their community in 20 plays (6 replayed early), so
+    the last 6 plays (validation and test periods) are all new songs.
+    """
+    rng = np.random.default_rng(seed)
+    users, songs = [], []
+    for u in range(20):
+        lo = 0 if u < 10 else 25
+        picks = rng.choice(np.arange(lo, lo + 25), size=14, replace=False)
+        picks = np.concatenate([picks[:6], picks[:6], picks[6:]])
+        users += [u] * len(picks)
+        songs += picks.tolist()
+    return snapshot_from_plays(np.array(users), np.array(songs), 20, 50)
+
+
+def checkerboard(n: int = 50) -> GraphSnapshot:
+    """Even users played every even song, odd users every odd song; the diagonal comes last.
+
+    With one test play per user (the diagonal), the held-back song is the only unplayed song
+    of the user's parity, so it must be recommended first (implicit's checkerboard test).
+    """
+    users, songs = [], []
+    for u in range(n):
+        liked = [s for s in range(u % 2, n, 2) if s != u]
+        users += [u] * (len(liked) + 1)
+        songs += liked + [u]
+    return snapshot_from_plays(np.array(users), np.array(songs), n, n)
+
+
+def checker_prefs(n: int = 50) -> np.ndarray:
+    i = np.arange(n)
+    return ((i[:, None] + i[None, :]) % 2 == 0).astype(np.float32)
+
+
+MODELS = {
+    "popularity": lambda snap: Popularity(),
+    "popularity_observed": lambda snap: Popularity(source="observed", by="users"),
+    "itemknn": lambda snap: ItemKNN(neighbours=10),
+    "itemknn_log_shrunk": lambda snap: ItemKNN(neighbours=0, shrinkage=5.0, weighting="log"),
+    "ease": lambda snap: EASE(l2=(10.0, 100.0)),
+    "oracle": lambda snap: Oracle(
+        np.random.default_rng(1).random((snap.num_users, snap.num_songs))
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_recommend_shapes_order_and_exclusion(name):
+    snap = random_snapshot(num_users=12, num_songs=40, plays_per_user=15, seed=3)
+    split = temporal_split(snap)
+    train = build_train_data(snap, split.train)
+    observed = build_train_data(snap, split.observed_for("test"))
+    model = MODELS[name](snap)
+    info = model.fit(train, val=(train, relevant_items(snap, split, "val")))
+    assert isinstance(info, dict)
+    users = np.array([0, 5, 11, 5])
+    ids, scores = model.recommend(users, 7, observed, batch_size=3)
+    assert ids.shape == scores.shape == (4, 7)
+    assert ids.dtype == np.int64 and scores.dtype == np.float32
+    assert (np.diff(scores, axis=1) <= 0).all()
+    for row, u in zip(ids, users, strict=True):
+        assert len(set(row.tolist())) == 7
+        played = set(observed.matrix[u].indices.tolist())
+        assert not played & set(row.tolist())
+    np.testing.assert_array_equal(ids[1], ids[3])
+    assert model.num_parameters() >= 0
+
+
+def test_candidates_mask_restricts_and_k_is_validated():
+    snap = random_snapshot(seed=2)
+    train = build_train_data(snap, temporal_split(snap).train)
+    model = Popularity()
+    model.fit(train)
+    allowed = np.zeros(snap.num_songs, dtype=bool)
+    allowed[:10] = True
+    ids, scores = model.recommend(np.arange(4), 10, train, candidates_mask=allowed)
+    assert ((ids < 10) | (ids == -1)).all()
+    assert np.isneginf(scores[ids == -1]).all()  # fewer than k candidates: padded
+    with pytest.raises(ValueError, match=r"got 0"):
+        model.recommend(np.arange(2), 0, train)
+    with pytest.raises(ValueError, match=r"got 51"):
+        model.recommend(np.arange(2), snap.num_songs + 1, train)
+    with pytest.raises(ValueError, match=r"got 20"):
+        model.recommend(np.array([20]), 5, train)
+    with pytest.raises(ValueError, match="candidates_mask"):
+        model.recommend(np.arange(2), 5, train, candidates_mask=np.ones(3, dtype=bool))
+
+
+def test_popularity_ranks_by_play_counts():
+    snap = snapshot_from_plays(np.array([0, 0, 0, 1, 1, 2]), np.array([4, 4, 2, 4, 2, 3]), 3, 6)
+    data = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+    model = Popularity()
+    model.fit(data)
+    ids, _ = model.recommend(np.array([2]), 3, data)
+    assert ids[0].tolist() == [4, 2, 0]  # song 3 is observed; ties go to the lower index
+
+
+class _Broken(Recommender):
+    name = "broken"
+
+    def __init__(self, out):
+        self.out = out
+
+    def score(self, users, observed):
+        return self.out(len(users), observed.num_songs)
+
+
+def test_nan_scores_and_wrong_shapes_raise_model_error():
+    snap = random_snapshot()
+    data = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+    with pytest.raises(ModelError, match="NaN"):
+        _Broken(lambda n, s: np.full((n, s), np.nan)).recommend(np.arange(3), 5, data)
+    with pytest.raises(ModelError, match="shape"):
+        _Broken(lambda n, s: np.zeros((n, s - 1))).recommend(np.arange(3), 5, data)
+    with pytest.raises(NotFittedError):
+        EASE().recommend(np.arange(3), 5, data)
+    assert issubclass(ModelError, ValueError)
+
+
+@pytest.mark.parametrize("model", [ItemKNN(neighbours=20), EASE(l2=50.0)], ids=["knn", "ease"])
+def test_two_communities_get_their_own_songs(model):
+    snap = two_communities()
+    split = temporal_split(snap)
+    model.fit(build_train_data(snap, split.train))
+    observed = build_train_data(snap, split.observed_for("test"))
+    users = np.arange(20)
+    ids, _ = model.recommend(users, 5, observed)
+    own = np.where(users[:, None] < 10, ids < 25, ids >= 25)
+    assert own.mean() >= 0.9
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: ItemKNN(neighbours=0), lambda: EASE(l2=1.0), lambda: Oracle(checker_prefs())],
+    ids=["knn", "ease", "oracle"],
+)
+def test_checkerboard_held_back_song_is_recommended_first(make):
+    snap = checkerboard()
+    split = temporal_split(snap, test_frac=0.05, val_frac=0.0)
+    assert split.test.sum() == snap.num_users
+    model = make()
+    model.fit(build_train_data(snap, split.train))
+    observed = build_train_data(snap, split.observed_for("test"))
+    ids, _ = model.recommend(np.arange(snap.num_users), 1, observed)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(snap.num_users))
+
+
+def test_ease_tunes_l2_on_validation_and_counts_parameters():
+    snap = two_communities(seed=4)
+    split = temporal_split(snap)
+    train = build_train_data(snap, split.train)
+    model = EASE(l2=(1.0, 10.0, 1000.0), metric="recall@5")
+    info = model.fit(train, val=(train, relevant_items(snap, split, "val")))
+    assert set(info["val"]) == {"1.0", "10.0", "1000.0"}
+    assert all(np.isfinite(v) for v in info["val"].values())
+    assert info["val"][str(info["l2"])] == max(info["val"].values())
+    m = info["num_items"]
+    assert model.num_parameters() == m * m
+    with pytest.raises(ValueError, match="l2"):
+        EASE(l2=0.0)
+
+
+def test_ease_weights_match_the_closed_form():
+    snap = random_snapshot(num_users=25, num_songs=30, plays_per_user=12, seed=5)
+    data = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+    model = EASE(l2=3.0, dtype="float64")
+    model.fit(data)
+    x = (data.matrix[:, model.items_] > 0).toarray().astype(np.float64)
+    p = np.linalg.inv(x.T @ x + 3.0 * np.eye(x.shape[1]))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(model.weights_, b, rtol=1e-6, atol=1e-9)
+    scores = model.score(np.arange(4), data)
+    np.testing.assert_allclose(scores[:, model.items_], x[:4] @ b, rtol=1e-4, atol=1e-5)
+    f32 = EASE(l2=3.0)
+    f32.fit(data)
+    np.testing.assert_allclose(f32.weights_, b, atol=1e-4)
+
+
+def test_itemknn_similarity_is_cosine_with_pruning():
+    snap = random_snapshot(num_users=25, num_songs=30, plays_per_user=12, seed=6)
+    data = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+    model = ItemKNN(neighbours=0, block_size=7)
+    model.fit(data)
+    x = (data.matrix > 0).toarray().astype(np.float64)
+    norms = np.linalg.norm(x, axis=0)
+    ref = (x.T @ x) / np.maximum(np.outer(norms, norms), 1e-12)
+    np.fill_diagonal(ref, 0.0)
+    np.testing.assert_allclose(model.similarity_.toarray(), ref, rtol=1e-5, atol=1e-6)
+    pruned = ItemKNN(neighbours=3, block_size=7)
+    pruned.fit(data)
+    sim = pruned.similarity_.toarray()
+    assert (np.count_nonzero(sim, axis=1) <= 3).all()
+    np.testing.assert_allclose(
+        np.sort(sim, axis=1)[:, -3:], np.sort(ref, axis=1)[:, -3:], rtol=1e-5
+    )
