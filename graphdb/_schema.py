@@ -63,4 +63,5 @@ def wipe_graph(driver: neo4j.Driver, database: str) -> None:
     """Delete all nodes and relationships; the schema stays. Batched auto-commit transactions."""
     reg = get_registry()
     with graph_errors(), driver.session(database=database) as session:
-        session.run(reg.query("db/wipe_graph")).consume()
+        session.run(reg.query("db/wipe_relationships")).consume()
+        session.run(reg.query("db/wipe_nodes")).consume()
