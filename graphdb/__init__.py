@@ -13,13 +13,16 @@ from graphdb._driver import (
 from graphdb._registry import CYPHER_DIR, QueryRegistry, Statement, get_registry
 from graphdb._schema import GraphStats, apply_schema, graph_stats, schema_objects, wipe_graph
 from graphdb._server import LocalServer, ServerStatus, java_executable, port_in_use
+from graphdb._writeback import Evidence, RecommendationRow, Writeback, WritebackResult
 
 __all__ = [
     "CYPHER_DIR",
     "ERROR_MAP",
+    "Evidence",
     "GraphStats",
     "LocalServer",
     "QueryRegistry",
+    "RecommendationRow",
     "ServerStatus",
     "Statement",
     "apply_schema",
@@ -36,4 +39,6 @@ __all__ = [
     "translate",
     "verify",
     "wipe_graph",
+    "Writeback",
+    "WritebackResult",
 ]

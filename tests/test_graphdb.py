@@ -135,6 +135,10 @@ def test_exported_names() -> None:
             "translate",
             "verify",
             "wipe_graph",
+            "Evidence",
+            "RecommendationRow",
+            "Writeback",
+            "WritebackResult",
         ]
     )
 

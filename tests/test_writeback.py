@@ -1,0 +1,137 @@
+"""Write-back of recommendations and explanations, and the cypher/explain queries (issue 5)."""
+
+from __future__ import annotations
+
+import neo4j
+import pytest
+
+from graphdb import Evidence, RecommendationRow, Writeback, get_registry
+from spotify_engine.settings import Settings
+
+pytestmark = pytest.mark.neo4j
+
+
+def _tiny_graph(driver: neo4j.Driver, db: str) -> None:
+    driver.execute_query(
+        """
+        CREATE (u1:User {id: 'u1', name: 'Ann'}), (u2:User {id: 'u2', name: 'Bob'}),
+               (g1:Genre {id: 'g1', name: 'Indie Rock'}), (g2:Genre {id: 'g2', name: 'Jazz'}),
+               (a1:Artist {id: 'a1', name: 'The Band'}),
+               (s1:Song {id: 's1', name: 'One'}), (s2:Song {id: 's2', name: 'Two'}),
+               (s3:Song {id: 's3', name: 'Three'}), (s4:Song {id: 's4', name: 'Four'}),
+               (s1)-[:BY]->(a1), (s2)-[:BY]->(a1), (s3)-[:BY]->(a1),
+               (s1)-[:IN_GENRE {weight: 1.0}]->(g1), (s3)-[:IN_GENRE {weight: 1.0}]->(g1),
+               (s4)-[:IN_GENRE {weight: 1.0}]->(g2),
+               (u1)-[:LISTENED {plays: 3}]->(s1), (u1)-[:LISTENED {plays: 1}]->(s2),
+               (u2)-[:LISTENED {plays: 2}]->(s4)
+        """,
+        database_=db,
+    )
+
+
+def _rows(run: str) -> list[RecommendationRow]:
+    return [
+        RecommendationRow(
+            "u1",
+            "s3",
+            1,
+            2.5,
+            [
+                Evidence("Song", "s1", "played", 0.6),
+                Evidence("Artist", "a1", "artist", 0.3),
+                Evidence("Genre", "g1", "genre", 0.1),
+            ],
+            reason=f"Because you played One ({run})",
+        ),
+        RecommendationRow("u1", "s4", 2, 1.0, [Evidence("User", "u2", "similar_user", 0.9)]),
+        RecommendationRow("u2", "s1", 1, 0.7, [Evidence("Genre", "g1", "genre", 0.4)]),
+    ]
+
+
+def test_writeback_and_explain_queries(graph: neo4j.Driver, neo4j_settings: Settings) -> None:
+    db = neo4j_settings.neo4j_database
+    _tiny_graph(graph, db)
+    reg = get_registry()
+    wb = Writeback(graph, db, run_id="run-a", model="EnhancedGAT")
+    res = wb.recommendations(_rows("a"))
+    assert (res.users, res.recommendations, res.evidence) == (2, 3, 5)
+    wb.similar_songs([("s1", "s3", 0.9), ("s1", "s2", 0.95), ("s3", "s1", 0.9)])
+    wb.affinities([("u1", "g1", 0.8), ("u1", "g2", 0.2)])
+    wb.record_run({"ndcg@10": 0.3})
+
+    rec, _, _ = graph.execute_query(
+        reg.query("explain/why_recommended"), user_id="u1", song_id="s3", database_=db
+    )
+    assert len(rec) == 1
+    r = rec[0]
+    assert (r["rank"], r["score"], r["run_id"], r["model"]) == (1, 2.5, "run-a", "EnhancedGAT")
+    assert [(e["kind"], e["id"], e["weight"]) for e in r["evidence"]] == [
+        ("played", "s1", 0.6),
+        ("artist", "a1", 0.3),
+        ("genre", "g1", 0.1),
+    ]
+    assert r["evidence"][0]["name"] == "One" and r["evidence"][0]["label"] == "Song"
+
+    recs, _, _ = graph.execute_query(
+        reg.query("explain/recommendations_for_user"), user_id="u1", k=10, database_=db
+    )
+    assert [x["song_id"] for x in recs] == ["s3", "s4"]
+    assert [x["name"] for x in recs[0]["reasons"]] == ["One", "The Band", "Indie Rock"]
+
+    genres, _, _ = graph.execute_query(
+        reg.query("explain/genres_driving_user"), user_id="u1", database_=db
+    )
+    top = genres[0]
+    assert top["genre"] == "Indie Rock" and top["affinity"] == 0.8
+    assert top["evidence_weight"] == pytest.approx(0.6 + 0.1)
+
+    users, _, _ = graph.execute_query(
+        reg.query("explain/users_for_song"), song_id="s1", k=5, database_=db
+    )
+    assert [(u["user_id"], u["top_kind"], u["top_reason"]) for u in users] == [
+        ("u2", "genre", "Indie Rock")
+    ]
+
+    sim, _, _ = graph.execute_query(
+        reg.query("explain/similar_songs"), song_id="s1", k=5, database_=db
+    )
+    assert [(s["song_id"], s["rank"]) for s in sim] == [("s2", 1), ("s3", 2)]
+
+    g, _, _ = graph.execute_query(
+        reg.query("explain/explanation_graph"), user_id="u1", song_id="s3", database_=db
+    )
+    assert len(g) == 1 and len(g[0]["evidence"]) == 3
+
+
+def test_new_run_replaces_old_atomically(graph: neo4j.Driver, neo4j_settings: Settings) -> None:
+    db = neo4j_settings.neo4j_database
+    _tiny_graph(graph, db)
+    Writeback(graph, db, run_id="run-a", model="m").recommendations(_rows("a"))
+    Writeback(graph, db, run_id="run-a", model="m").recommendations(_rows("a"))  # same run again
+    wb = Writeback(graph, db, run_id="run-b", model="m")
+    wb.recommendations(
+        [RecommendationRow("u1", "s4", 1, 3.0, [Evidence("Genre", "g2", "genre", 1.0)])]
+    )
+    recs, _, _ = graph.execute_query(
+        "MATCH (u:User)-[:RECEIVED]->(r:Recommendation)-[:OF]->(s:Song) "
+        "RETURN u.id AS u, s.id AS s, r.run_id AS run ORDER BY u, s",
+        database_=db,
+    )
+    # u1 was replaced by run-b; u2 was not in run-b and keeps run-a.
+    assert [(r["u"], r["s"], r["run"]) for r in recs] == [
+        ("u1", "s4", "run-b"),
+        ("u2", "s1", "run-a"),
+    ]
+    n, _, _ = graph.execute_query(
+        "MATCH (:User {id: 'u1'})-[x:RECOMMENDED]->() RETURN count(x) AS n", database_=db
+    )
+    assert n[0]["n"] == 1
+    orphans, _, _ = graph.execute_query(
+        "MATCH (r:Recommendation) WHERE NOT (r)<-[:RECEIVED]-() RETURN count(r) AS n", database_=db
+    )
+    assert orphans[0]["n"] == 0
+
+
+def test_evidence_label_allow_list() -> None:
+    with pytest.raises(ValueError, match="evidence label"):
+        Evidence("Session`) DETACH DELETE", "x", "played", 1.0)
