@@ -2,4 +2,4 @@
 // Has this ingest batch (content hash of its tables) been applied completely?
 // params: $id
 OPTIONAL MATCH (b:IngestBatch {id: $id})
-RETURN b IS NOT NULL AS applied, b.loaded_at AS loaded_at
+RETURN b IS NOT NULL AS applied

@@ -1,0 +1,206 @@
+"""Ingest benchmark: ~600k synthetic plays through the online loader, then a no-op re-run.
+
+    python benchmarks/ingest.py [--users 2000 --songs 20000 --artists 2000 --plays-per-user 300]
+
+WIPES the graph of the configured Neo4j (``graphdb.wipe_graph``) before loading: point the
+environment at an instance of your own (``SPOTIFY_ENGINE_NEO4J_HOME``, ``..._BOLT_PORT``).
+It refuses the default demo instance unless ``--yes`` is given.
+
+Reports wall time per phase (generate, and each loader phase from ``LoadResult.seconds``),
+rows/s and relationships/s, the peak RSS of this Python process, and the time of re-running
+the same batch (answered from the loader's batch record). Prints a table and writes
+``benchmarks/results/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and its name shadows the
+# ``ingest`` package; drop the folder so ``import ingest`` finds the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from graphdb import connect, graph_stats, verify, wipe_graph  # noqa: E402
+from ingest import Loader, SyntheticConfig, ingest  # noqa: E402
+from spotify_engine.settings import Settings  # noqa: E402
+
+RESULTS = _HERE / "results" / "ingest.json"
+console = Console()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def server_memory(settings: Settings) -> dict[str, str]:
+    """Heap and page cache the local server runs with (from its neo4j.conf), else the settings."""
+    conf = settings.local_home / "conf" / "neo4j.conf"
+    out = {"heap": settings.heap_size, "pagecache": settings.pagecache_size}
+    if settings.uses_local_server and conf.is_file():
+        for line in conf.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "server.memory.heap.max_size":
+                out["heap"] = value.strip()
+            elif key.strip() == "server.memory.pagecache.size":
+                out["pagecache"] = value.strip()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--songs", type=int, default=20000)
+    ap.add_argument("--artists", type=int, default=2000)
+    ap.add_argument("--plays-per-user", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--force-rerun", action="store_true", help="also time a forced re-run")
+    ap.add_argument("--yes", action="store_true", help="allow wiping the default instance")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    settings = Settings()
+    default_home = settings.home.expanduser() / "neo4j"
+    if settings.uses_local_server and settings.local_home == default_home and not args.yes:
+        console.print(
+            f"refusing to wipe the default instance ({settings.local_home}, {settings.uri}); "
+            "set SPOTIFY_ENGINE_NEO4J_HOME / SPOTIFY_ENGINE_BOLT_PORT to your own or pass --yes"
+        )
+        return 2
+    config = SyntheticConfig(
+        users=args.users,
+        songs=args.songs,
+        artists=args.artists,
+        mean_plays_per_user=args.plays_per_user,
+        seed=args.seed,
+    )
+    batch_size = args.batch_size or settings.batch_size
+    db = settings.neo4j_database
+    phase_started: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in phase_started:
+            phase_started[stage] = time.perf_counter()
+            console.log(f"{stage} ...")
+        if done >= total:
+            console.log(f"{stage}: {total:,} in {time.perf_counter() - phase_started[stage]:.1f}s")
+
+    driver = connect(settings)
+    try:
+        verify(driver)
+        console.log(f"wiping {settings.uri} database {db}")
+        t0 = time.perf_counter()
+        wipe_graph(driver, db)
+        wipe_s = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
+            folder = Path(tmp) / "synthetic"
+            outcome = ingest(
+                "synthetic",
+                driver=driver,
+                settings=settings,
+                out_dir=folder,
+                synthetic=config,
+                batch_size=batch_size,
+                progress=progress,
+            )
+            rss_after_load = peak_rss_mib()
+            load = outcome.load
+            assert load is not None and not load.skipped
+            loader = Loader(driver, db, batch_size=batch_size)
+            t0 = time.perf_counter()
+            rerun = loader.load(folder, source="synthetic")
+            rerun_s = time.perf_counter() - t0
+            forced_s = None
+            if args.force_rerun:
+                t0 = time.perf_counter()
+                forced = loader.load(folder, source="synthetic", force=True)
+                forced_s = time.perf_counter() - t0
+                assert forced.sessions_new == 0
+        stats = graph_stats(driver, db)
+    finally:
+        driver.close()
+
+    memory = server_memory(settings)
+    load_s = outcome.seconds["load"]
+    rows_written = sum(load.rows.values())
+    plays = load.rows.get("plays", 0)
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "neo4j_heap": memory["heap"],
+            "neo4j_pagecache": memory["pagecache"],
+        },
+        "config": {
+            "users": config.users,
+            "songs": config.songs,
+            "artists": config.artists,
+            "mean_plays_per_user": config.mean_plays_per_user,
+            "seed": config.seed,
+            "batch_size": batch_size,
+        },
+        "rows": dict(outcome.report.rows),
+        "seconds": {
+            "wipe": round(wipe_s, 2),
+            "generate": round(outcome.seconds["parse"], 2),
+            "load_total": round(load_s, 2),
+            "load_overhead": round(load_s - load.total_seconds, 2),
+            **{f"load:{k}": round(v, 2) for k, v in load.seconds.items()},
+        },
+        "rates": {
+            "rows_per_s": round(rows_written / load_s),
+            "plays_per_s": round(plays / load.seconds["plays"]) if plays else None,
+            "relationships_per_s": round(load.relationships / load_s),
+        },
+        "sessions": load.sessions_new,
+        "relationships_written": load.relationships,
+        "graph": {"nodes": stats.labels, "relationships": stats.relationships},
+        "peak_rss_mib": round(rss_after_load, 1),
+        "rerun": {
+            "skipped": rerun.skipped,
+            "seconds": round(rerun_s, 2),
+            "rows_per_s": round(rows_written / rerun_s),
+        },
+        "forced_rerun_seconds": None if forced_s is None else round(forced_s, 2),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+    table = Table(title=f"Ingest benchmark ({plays:,} plays, batch {batch_size:,})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in result["seconds"].items():
+        table.add_row(f"seconds: {k}", f"{v:.2f}")
+    table.add_row("rows written / s", f"{result['rates']['rows_per_s']:,}")
+    if plays:
+        table.add_row("plays / s (plays phase)", f"{result['rates']['plays_per_s']:,}")
+    table.add_row("relationships / s", f"{result['rates']['relationships_per_s']:,}")
+    table.add_row("relationships written", f"{load.relationships:,}")
+    table.add_row("sessions", f"{load.sessions_new:,}")
+    table.add_row("peak RSS (Python)", f"{result['peak_rss_mib']:,.0f} MiB")
+    table.add_row("re-run (skipped)", f"{rerun_s:.2f} s, skipped={rerun.skipped}")
+    if forced_s is not None:
+        table.add_row("forced re-run", f"{forced_s:.2f} s")
+    console.print(table)
+    console.print(f"saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
