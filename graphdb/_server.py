@@ -334,6 +334,14 @@ class LocalServer:
         """Render conf/neo4j.conf from Settings (ports, memory, auth on, no telemetry)."""
         s = self.settings
         self.conf_dir.mkdir(parents=True, exist_ok=True)
+        # Browser fetches remote guides and :style sheets only from allow-listed hosts; on
+        # connect it runs post_connect_cmd, which then opens our guide (`browser guide`).
+        allowed = ",".join(dict.fromkeys(["guides.neo4j.com", "localhost", s.guide_host]))
+        browser = f"browser.remote_content_hostname_whitelist={allowed}\n"
+        if s.guide_port is not None:
+            base = f"http://{s.guide_host}:{s.guide_port}"
+            cmds = f"style {base}/style.grass; play {base}/guide.html"
+            browser += f"browser.post_connect_cmd={cmds}\n"
         conf = f"""# Written by spotify-engine from its Settings on every start; edits are lost.
 server.default_listen_address={s.listen_address}
 server.default_advertised_address=localhost
@@ -353,8 +361,7 @@ server.directories.run={self.home / "run"}
 server.directories.import={self.home / "import"}
 server.directories.plugins={self.home / "plugins"}
 db.tx_log.rotation.retention_policy=2 files
-browser.remote_content_hostname_whitelist=*
-dbms.security.http_access_control_allow_origin=*
+{browser}dbms.security.http_access_control_allow_origin=*
 """
         (self.conf_dir / "neo4j.conf").write_text(conf)
 

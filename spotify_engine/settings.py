@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     api_key: str | None = Field(default=None, repr=False)
     cors_origins: list[str] = Field(default_factory=list)
     torch_threads: int = Field(default=2, ge=1, le=256)
+    guide_host: str = "localhost"
+    guide_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("neo4j_password")
     @classmethod

@@ -1,0 +1,4 @@
+// name: browser/graph_model
+// The graph model: every label and relationship type, drawn from the data.
+// params:
+CALL db.schema.visualization()
