@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 
 from gnn._data import TrainData
+from spotify_engine import errors
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ModelError", "NotFittedError", "Recommender", "check_users", "top_k"]
 
 
-class ModelError(ValueError):
+class ModelError(errors.ModelError, ValueError):
     """A model produced output that cannot be ranked (NaN scores, wrong shape)."""
 
 

@@ -14,8 +14,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from spotify_engine.cli._browser import browser_app
+from spotify_engine.cli._data import data_app
 from spotify_engine.cli._db import db_app
 from spotify_engine.cli._demo import demo
+from spotify_engine.cli._ingest import ingest_app
+from spotify_engine.cli._models import evaluate, explain, models_app, recommend, train
 from spotify_engine.cli._neo4j import neo4j_app
 from spotify_engine.errors import SpotifyEngineError
 
@@ -28,6 +32,12 @@ app = typer.Typer(
 )
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(db_app, name="db")
+app.add_typer(browser_app, name="browser")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+for _cmd in (train, evaluate, recommend, explain):
+    app.command()(_cmd)
 app.command()(demo)
 
 _err = Console(stderr=True)

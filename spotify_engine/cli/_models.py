@@ -1,0 +1,491 @@
+"""``train``, ``evaluate``, ``models``, ``recommend`` and ``explain``: the model side of the CLI.
+
+Heavy imports (torch, PyG) happen inside the commands, so ``spotify-engine neo4j status``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from spotify_engine.cli._common import console, open_driver, settings
+from spotify_engine.errors import ModelError, NotFound
+
+if TYPE_CHECKING:
+    import neo4j
+
+    from gnn._pipeline import Experiment
+
+models_app = typer.Typer(help="The model registry: list, compare, activate runs.")
+
+METRIC_COLUMNS = (
+    "recall@10",
+    "ndcg@10",
+    "hit_rate@10",
+    "mrr@10",
+    "recall@20",
+    "ndcg@20",
+    "coverage@10",
+)
+
+
+def _quiet_torch() -> None:
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch_geometric")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def export_graph(driver: neo4j.Driver, database: str) -> Any:
+    """Export the whole graph with a progress bar."""
+    from gnn._export import export_snapshot
+
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def cb(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"export {phase}", total=max(total, 1))
+            bar.update(tasks[phase], completed=done, total=max(total, 1))
+
+        snap = export_snapshot(driver, database, progress=cb)
+    if snap.num_plays == 0:
+        raise ModelError(
+            "the graph has no plays to train on",
+            hint="load data first: spotify-engine ingest synthetic",
+        )
+    return snap
+
+
+def metrics_table(
+    rows: dict[str, dict[str, Any]], title: str, extra: tuple[str, ...] = ()
+) -> Table:
+    table = Table(title=title)
+    table.add_column("model")
+    cols = [c for c in (*METRIC_COLUMNS, *extra) if any(c in r for r in rows.values())]
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, r in rows.items():
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            if v is None:
+                cells.append("-")
+            elif isinstance(v, float):
+                cells.append(f"{v:.1f}" if c.endswith("seconds") else f"{v:.4f}")
+            else:
+                cells.append(f"{v:,}" if isinstance(v, int) else str(v))
+        table.add_row(name, *cells)
+    return table
+
+
+def run_training(
+    *,
+    model: str,
+    epochs: int | None,
+    truth: Path | None,
+    writeback: bool,
+    k: int,
+    snapshot_path: Path | None = None,
+    driver: neo4j.Driver | None = None,
+) -> dict[str, Any]:
+    """Export, train with validation and early stopping, test, register, write back."""
+    _quiet_torch()
+    from gnn._export import load_snapshot
+    from gnn._pipeline import prepare, train_model
+
+    s = settings()
+    runs_root = Path(s.runs_dir)
+    t0 = time.perf_counter()
+    if snapshot_path is not None:
+        snap = load_snapshot(snapshot_path)
+    else:
+        assert driver is not None
+        snap = export_graph(driver, s.neo4j_database)
+    export_s = time.perf_counter() - t0
+    console.print(
+        f"graph: {snap.num_users:,} users, {snap.num_songs:,} songs, {snap.num_plays:,} plays "
+        f"(exported in {export_s:.1f}s)"
+    )
+    exp = prepare(snap)
+    overrides: dict[str, Any] = {}
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    with console.status(f"training {model} (early stopping on validation NDCG@10) ..."):
+        res = train_model(exp, model, runs_root=runs_root, overrides=overrides)
+    info = res.fit_info
+    console.print(
+        f"trained {res.recommender.name} in {res.seconds:.1f}s "
+        f"({info.get('epochs', '-')} epochs, best {info.get('best_epoch', '-')}), "
+        f"{res.recommender.num_parameters():,} parameters; run {res.run.run_id}"
+    )
+    console.print(
+        metrics_table({res.recommender.name: res.metrics}, "Test metrics (held-out period)")
+    )
+    out: dict[str, Any] = {"run_id": res.run.run_id, "metrics": res.metrics, "experiment": exp}
+    if writeback and driver is not None:
+        out["writeback"] = write_back(
+            driver, res.recommender, exp, res.run.run_id, k=k, truth=truth
+        )
+    return out
+
+
+def write_back(
+    driver: neo4j.Driver,
+    rec: Any,
+    exp: Experiment,
+    run_id: str,
+    *,
+    k: int = 10,
+    truth: Path | None = None,
+) -> dict[str, Any]:
+    """Recommend for every user on the full history, explain, and write it all to Neo4j."""
+    import numpy as np
+
+    from gnn._pipeline import recommend_and_explain, similar_songs, writeback_rows
+    from graphdb import Writeback
+
+    s = settings()
+    full = exp.full()
+    users = np.arange(exp.snap.num_users)
+    t0 = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("recommend + explain", total=len(users))
+        ex = recommend_and_explain(
+            rec, full, users, k=k, progress=lambda _p, d, t: bar.update(task, completed=d, total=t)
+        )
+    explain_s = time.perf_counter() - t0
+    rows, affinity = writeback_rows(exp.snap, ex)
+    similar = similar_songs(rec, full, k=10)
+    wb = Writeback(driver, s.neo4j_database, run_id=run_id, model=rec.name)
+    t1 = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("write back", total=len(users))
+        wb.progress = lambda _p, d, t: bar.update(task, completed=d, total=t)
+        res = wb.recommendations(rows)
+        wb.progress = lambda *a: None
+        n_sim = wb.similar_songs(similar)
+        n_aff = wb.affinities(affinity)
+        wb.record_run({"k": k})
+    write_s = time.perf_counter() - t1
+    console.print(
+        f"wrote {res.recommendations:,} recommendations with {res.evidence:,} evidence edges, "
+        f"{n_sim:,} SIMILAR_TO and {n_aff:,} AFFINITY edges in {write_s:.1f}s "
+        f"(explanations computed in {explain_s:.1f}s)"
+    )
+    return {
+        "recommendations": res.recommendations,
+        "evidence": res.evidence,
+        "similar": n_sim,
+        "affinity": n_aff,
+        "explain_seconds": explain_s,
+        "write_seconds": write_s,
+        "explained": ex,
+        "full": full,
+    }
+
+
+def train(
+    model: Annotated[
+        str, typer.Option(help="enhancedgat, basicgat, lightgcn, ease, itemknn, popularity")
+    ] = "enhancedgat",
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")
+    ] = None,
+    k: Annotated[
+        int, typer.Option(min=1, max=100, help="Recommendations per user to write back.")
+    ] = 10,
+    writeback: Annotated[
+        bool,
+        typer.Option(
+            "--writeback/--no-writeback", help="Write recommendations and explanations to Neo4j."
+        ),
+    ] = True,
+    truth: Annotated[
+        Path | None, typer.Option(help="Generator folder with truth.json (for the oracle).")
+    ] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Train from a saved snapshot instead of Neo4j.")
+    ] = None,
+) -> None:
+    """Export the graph, train with early stopping, test on the held-out period, write back."""
+    if snapshot is not None and not writeback:
+        run_training(
+            model=model, epochs=epochs, truth=truth, writeback=False, k=k, snapshot_path=snapshot
+        )
+        return
+    with open_driver() as driver:
+        run_training(
+            model=model,
+            epochs=epochs,
+            truth=truth,
+            writeback=writeback,
+            k=k,
+            snapshot_path=snapshot,
+            driver=driver,
+        )
+
+
+def _run_or_active(run: str | None) -> Any:
+    from gnn._registry import get_active, load_run
+
+    root = Path(settings().runs_dir)
+    run_id = run or get_active(root)
+    if run_id is None:
+        raise NotFound(f"no trained run in {root}", hint="train one: spotify-engine train")
+    try:
+        return load_run(root, run_id)
+    except LookupError:
+        raise NotFound(
+            f"no run {run_id!r} in {root}", hint="see spotify-engine models list"
+        ) from None
+
+
+def evaluate(
+    run: Annotated[str | None, typer.Option(help="Run id (default: the active run).")] = None,
+    explanations: Annotated[
+        bool, typer.Option("--explanations", help="Also measure explanation faithfulness.")
+    ] = False,
+    truth: Annotated[
+        Path | None, typer.Option(help="Generator folder with truth.json (planted-genre check).")
+    ] = None,
+    sample: Annotated[
+        int, typer.Option(min=5, max=2000, help="Recommendations sampled for deletion fidelity.")
+    ] = 60,
+) -> None:
+    """Show a run's test metrics; with --explanations, deletion fidelity and planted truth."""
+    _quiet_torch()
+    info = _run_or_active(run)
+    console.print(metrics_table({f"{info.model} ({info.run_id})": info.metrics}, "Test metrics"))
+    if not explanations:
+        return
+    import numpy as np
+
+    from gnn._pipeline import explanation_quality, load_trained, prepare, recommend_and_explain
+
+    rec, snap = load_trained(info)
+    exp = prepare(
+        snap, test_frac=info.config.get("test_frac", 0.2), val_frac=info.config.get("val_frac", 0.1)
+    )
+    observed = exp.observed("test")
+    rng = np.random.default_rng(0)
+    users = np.sort(
+        rng.choice(snap.num_users, size=min(snap.num_users, max(sample, 50)), replace=False)
+    )
+    with console.status("explaining recommendations ..."):
+        ex = recommend_and_explain(rec, observed, users, k=10)
+    with _progress() as bar:
+        task = bar.add_task("deletion fidelity", total=sample)
+        quality = explanation_quality(
+            rec,
+            observed,
+            ex,
+            truth_folder=truth,
+            sample=sample,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )
+    report_explanations(quality)
+    (info.path / "explanations.json").write_text(json.dumps(quality, indent=2, default=float))
+    console.print(f"saved {info.path / 'explanations.json'}")
+
+
+def report_explanations(quality: dict[str, Any]) -> None:
+    f = quality["fidelity"]
+    table = Table(
+        title=f"Deletion fidelity ({f['pairs']} recommendations, {f['removed_per_pair']} history songs removed)"
+    )
+    table.add_column("evidence removed")
+    table.add_column("mean score drop", justify="right")
+    table.add_column("beats random", justify="right")
+    table.add_row(
+        "top by our weights (gradient x attention)",
+        f"{f['mean_drop_explained']:.4f}",
+        f"{f['explained_wins']:.0%}",
+    )
+    table.add_row(
+        "top by raw last-layer attention",
+        f"{f['mean_drop_attention']:.4f}",
+        f"{f['attention_wins']:.0%}",
+    )
+    table.add_row("random history songs", f"{f['mean_drop_random']:.4f}", "-")
+    console.print(table)
+    if "planted_genre" in quality:
+        p = quality["planted_genre"]
+        console.print(
+            f"planted truth: the top explaining genre is one of the user's planted genres for "
+            f"{p['top_explaining_genre_in_planted']:.1%} of {p['recommendations']:,} recommendations "
+            f"(recommended song's own genre: {p['recommended_songs_primary_genre_in_planted']:.1%}; "
+            f"a uniformly random genre: {p['chance_uniform_genre']:.1%})"
+        )
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """Runs in the registry, newest first."""
+    from gnn._registry import get_active, list_runs
+
+    root = Path(settings().runs_dir)
+    active = get_active(root)
+    table = Table(title=f"Runs in {root}")
+    for c in ("run", "model", "created", "params", "train s", "ndcg@10", "recall@10", "active"):
+        table.add_column(c)
+    for r in list_runs(root):
+        table.add_row(
+            r.run_id,
+            r.model,
+            r.created_at[:19],
+            f"{r.num_parameters:,}",
+            f"{r.train_seconds:.1f}" if r.train_seconds else "-",
+            f"{r.metrics.get('ndcg@10', float('nan')):.4f}",
+            f"{r.metrics.get('recall@10', float('nan')):.4f}",
+            "*" if r.run_id == active else "",
+        )
+    console.print(table)
+
+
+@models_app.command("activate")
+def activate(run: Annotated[str, typer.Argument(help="Run id to serve.")]) -> None:
+    """Make a run the active one (served by the API)."""
+    from gnn._registry import set_active
+
+    info = _run_or_active(run)
+    set_active(Path(settings().runs_dir), info.run_id)
+    console.print(f"active run: {info.run_id}")
+
+
+@models_app.command("compare")
+def compare(
+    models: Annotated[
+        str, typer.Option(help="Comma-separated models.")
+    ] = "popularity,itemknn,ease,lightgcn,basicgat,enhancedgat",
+    truth: Annotated[
+        Path | None, typer.Option(help="Generator folder with truth.json: adds the oracle.")
+    ] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="A saved snapshot instead of Neo4j.")
+    ] = None,
+    save: Annotated[Path | None, typer.Option(help="Write the table as JSON here.")] = None,
+) -> None:
+    """Every model through one harness on the same split; the oracle when truth is known."""
+    _quiet_torch()
+    from gnn._export import load_snapshot
+    from gnn._pipeline import compare_models, oracle_from_truth, prepare
+
+    if snapshot is not None:
+        snap = load_snapshot(snapshot)
+    else:
+        with open_driver() as driver:
+            snap = export_graph(driver, settings().neo4j_database)
+    exp = prepare(snap)
+    oracle = oracle_from_truth(snap, truth) if truth else None
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    with console.status("comparing ...") as status:
+        df = compare_models(
+            exp,
+            names,
+            oracle=oracle,
+            runs_root=Path(settings().runs_dir),
+            progress=lambda n: status.update(f"fitting and evaluating {n} ..."),
+        )
+    rows = {name: row.to_dict() for name, row in df.iterrows()}
+    console.print(
+        metrics_table(
+            rows,
+            "Held-out test period, full ranking",
+            extra=("train_seconds", "parameters", "ndcg@10_of_oracle"),
+        )
+    )
+    if save:
+        save.write_text(json.dumps(rows, indent=2, default=float))
+
+
+def recommend(
+    user: Annotated[str, typer.Option(help="User id.")],
+    k: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each recommendation's reasons.")
+    ] = False,
+) -> None:
+    """A user's recommendations as written to the graph, with reasons."""
+    from graphdb import get_registry
+
+    s = settings()
+    reg = get_registry()
+    with open_driver(s) as driver:
+        records, _, _ = driver.execute_query(
+            reg.query("explain/recommendations_for_user"),
+            user_id=user,
+            k=k,
+            database_=s.neo4j_database,
+        )
+    if not records:
+        raise NotFound(
+            f"no recommendations for user {user!r} in the graph",
+            hint="check the id, or run spotify-engine train",
+        )
+    table = Table(title=f"Recommendations for {user}")
+    for c in ("#", "song", "artist", "score"):
+        table.add_column(c)
+    if explain:
+        table.add_column("why")
+    for r in records:
+        row = [
+            str(r["rank"]),
+            str(r["song"] or r["song_id"]),
+            str(r["artist"] or "-"),
+            f"{r['score']:.3f}",
+        ]
+        if explain:
+            row.append(str(r["reason"] or ""))
+        table.add_row(*row)
+    console.print(table)
+
+
+def explain(
+    user: Annotated[str, typer.Option(help="User id.")],
+    song: Annotated[str, typer.Option(help="Song id.")],
+) -> None:
+    """Why a song was recommended to a user: the weighted evidence in the graph."""
+    from graphdb import get_registry
+
+    s = settings()
+    with open_driver(s) as driver:
+        records, _, _ = driver.execute_query(
+            get_registry().query("explain/why_recommended"),
+            user_id=user,
+            song_id=song,
+            database_=s.neo4j_database,
+        )
+    if not records:
+        raise NotFound(
+            f"song {song!r} was not recommended to user {user!r}",
+            hint=f"see spotify-engine recommend --user {user}",
+        )
+    r = records[0]
+    console.print(
+        f"[bold]{r['song']}[/] for {user}: rank {r['rank']}, score {r['score']:.3f} ({r['model']}, run {r['run_id']})"
+    )
+    console.print(r["reason"] or "", markup=False)
+    table = Table()
+    for c in ("kind", "evidence", "weight"):
+        table.add_column(c)
+    for e in r["evidence"]:
+        table.add_row(e["kind"], f"{e['label']} {e['name']}", f"{e['weight']:.3f}")
+    console.print(table)
