@@ -8,6 +8,8 @@ their aggregates to ``LISTENED`` and ``FOLLOWED_BY``. A failed run leaves every 
 fully applied or not at all, so it can simply be run again; new plays for existing users add
 to the aggregates once. Sessions are immutable units: a later file that extends an already
 loaded session under the same id does not change it (documented in docs/graph-model.md).
+Aggregates of users (songs) that have none yet are CREATEd instead of MERGEd, which skips the
+relationship scan MERGE needs; this assumes one loader writes to a database at a time.
 
 The whole folder is also recorded as an ``IngestBatch`` (id = content hash of its tables):
 re-running the same batch is answered from that record without touching the data.
@@ -338,6 +340,9 @@ class Loader:
         q_sessions = reg.text("ingest/create_sessions")
         q_listened = reg.text("ingest/add_listened")
         q_trans = reg.text("ingest/add_transitions")
+        q_fresh = reg.text("ingest/find_fresh")
+        q_new_listened = reg.text("ingest/create_listened")
+        q_new_trans = reg.text("ingest/create_transitions")
         total = len(plays)
         done = 0
         t0 = time.perf_counter()
@@ -352,9 +357,23 @@ class Loader:
                 return 0, len(existing), 0
             sessions = self._session_rows(chunk)
             listened, transitions = self._aggregates(chunk)
+            fresh = tx.run(
+                q_fresh,
+                user_ids=sorted({r["user_id"] for r in listened}),
+                song_ids=sorted({r["a"] for r in transitions}),
+            ).single(strict=True)
+            fresh_users, fresh_songs = set(fresh["users"]), set(fresh["songs"])
             tx.run(q_sessions, rows=sessions).consume()
-            tx.run(q_listened, rows=listened).consume()
-            tx.run(q_trans, rows=transitions).consume()
+            for rows, q_create, q_merge, key, is_fresh in (
+                (listened, q_new_listened, q_listened, "user_id", fresh_users),
+                (transitions, q_new_trans, q_trans, "a", fresh_songs),
+            ):
+                new_rows = [r for r in rows if r[key] in is_fresh]
+                old_rows = [r for r in rows if r[key] not in is_fresh]
+                if new_rows:
+                    tx.run(q_create, rows=new_rows).consume()
+                if old_rows:
+                    tx.run(q_merge, rows=old_rows).consume()
             rels = len(sessions) + len(chunk) + len(listened) + len(transitions)
             return len(sessions), len(existing), rels
 
