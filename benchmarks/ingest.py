@@ -1,6 +1,7 @@
 """Ingest benchmark: ~600k synthetic plays through the online loader, then a no-op re-run.
 
     python benchmarks/ingest.py [--users 2000 --songs 20000 --artists 2000 --plays-per-user 300]
+                                [--bulk]
 
 WIPES the graph of the configured Neo4j (``graphdb.wipe_graph``) before loading: point the
 environment at an instance of your own (``SPOTIFY_ENGINE_NEO4J_HOME``, ``..._BOLT_PORT``).
@@ -10,6 +11,11 @@ Reports wall time per phase (generate, and each loader phase from ``LoadResult.s
 rows/s and relationships/s, the peak RSS of this Python process, and the time of re-running
 the same batch (answered from the loader's batch record). Prints a table and writes
 ``benchmarks/results/ingest.json``.
+
+``--bulk`` then replaces the graph by a bulk import of the same folder
+(``ingest._bulk.bulk_import``: CSV files, ``neo4j-admin database import full``, restart,
+schema; local server only) and adds its seconds and rates under ``bulk``, with the speed-up over
+the online load and whether both paths gave the same counts per label and type.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from rich.table import Table  # noqa: E402
 
 from graphdb import connect, graph_stats, verify, wipe_graph  # noqa: E402
 from ingest import Loader, SyntheticConfig, ingest  # noqa: E402
+from ingest._bulk import BulkResult, bulk_import  # noqa: E402
 from spotify_engine.settings import Settings  # noqa: E402
 
 RESULTS = _HERE / "results" / "ingest.json"
@@ -70,6 +77,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--force-rerun", action="store_true", help="also time a forced re-run")
+    ap.add_argument(
+        "--bulk",
+        action="store_true",
+        help="then bulk-import the same folder with neo4j-admin and report it beside",
+    )
     ap.add_argument("--yes", action="store_true", help="allow wiping the default instance")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -81,6 +93,9 @@ def main() -> int:
             f"refusing to wipe the default instance ({settings.local_home}, {settings.uri}); "
             "set SPOTIFY_ENGINE_NEO4J_HOME / SPOTIFY_ENGINE_BOLT_PORT to your own or pass --yes"
         )
+        return 2
+    if args.bulk and not settings.uses_local_server:
+        console.print("--bulk needs the locally managed server (unset NEO4J_URI)")
         return 2
     config = SyntheticConfig(
         users=args.users,
@@ -131,7 +146,19 @@ def main() -> int:
                 forced = loader.load(folder, source="synthetic", force=True)
                 forced_s = time.perf_counter() - t0
                 assert forced.sessions_new == 0
-        stats = graph_stats(driver, db)
+            stats = graph_stats(driver, db)
+            bulk: BulkResult | None = None
+            if args.bulk:
+                console.log("bulk import of the same folder (replaces the online graph)")
+                bulk = bulk_import(
+                    folder,
+                    settings,
+                    driver=driver,
+                    source="synthetic",
+                    force_overwrite=True,
+                    progress=lambda phase, done, total: progress(f"bulk:{phase}", done, total),
+                )
+                bulk_stats = graph_stats(driver, db)
     finally:
         driver.close()
 
@@ -179,6 +206,27 @@ def main() -> int:
         },
         "forced_rerun_seconds": None if forced_s is None else round(forced_s, 2),
     }
+    if bulk is not None:
+        result["bulk"] = {
+            "seconds": {
+                **{k: round(v, 2) for k, v in bulk.seconds.items()},
+                "offline": round(bulk.offline_seconds, 2),
+                "total": round(bulk.total_seconds, 2),
+            },
+            "rates": {
+                step: {k: round(v) for k, v in rate.items() if k != "seconds"}
+                for step, rate in bulk.rates.items()
+            },
+            "nodes": bulk.nodes,
+            "relationships_written": bulk.relationships,
+            "csv_mib": round(bulk.csv_bytes / 2**20, 1),
+            "speedup_vs_online_load": {
+                "import": round(load_s / bulk.import_seconds, 1),
+                "offline": round(load_s / bulk.offline_seconds, 1),
+                "total": round(load_s / bulk.total_seconds, 1),
+            },
+            "same_counts_as_online": bulk_stats == stats,
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
@@ -197,6 +245,14 @@ def main() -> int:
     table.add_row("re-run (skipped)", f"{rerun_s:.2f} s, skipped={rerun.skipped}")
     if forced_s is not None:
         table.add_row("forced re-run", f"{forced_s:.2f} s")
+    if bulk is not None:
+        for step, rate in bulk.rates.items():
+            table.add_row(
+                f"bulk {step}: seconds, rows / s, rels / s",
+                f"{rate['seconds']:.2f}, {rate['rows_per_s']:,.0f}, "
+                f"{rate['relationships_per_s']:,.0f}",
+            )
+        table.add_row("bulk: same counts as online", str(result["bulk"]["same_counts_as_online"]))
     console.print(table)
     console.print(f"saved {args.out}")
     return 0

@@ -155,6 +155,20 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def _wait_gone(proc: psutil.Process, timeout: float) -> bool:
+    """Wait until the process has exited; a zombie (exited, not yet reaped by the process
+    that started it, e.g. another CLI or test run) counts as gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _jar_ok(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
@@ -490,12 +504,11 @@ db.tx_log.rotation.retention_policy=2 files
             return False
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except psutil.TimeoutExpired:
+        if not _wait_gone(proc, timeout):
             log.warning("Neo4j did not stop within %.0fs; killing it", timeout)
-            proc.kill()
-            proc.wait(timeout=30)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+            _wait_gone(proc, 30)
         self.pid_file.unlink(missing_ok=True)
         return True
 

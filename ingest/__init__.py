@@ -5,6 +5,7 @@ tables, which the loader writes to Neo4j; :func:`ingest` runs both steps with an
 :func:`validate_graph` and :func:`profile_graph` look at what landed.
 """
 
+from ingest._bulk import BulkResult, bulk_import
 from ingest._loader import Loader, LoadResult
 from ingest._pipeline import SOURCES, IngestOutcome, ingest
 from ingest._profile import ProfileResult, profile_graph
@@ -19,6 +20,7 @@ __all__ = [
     "SCHEMAS",
     "SOURCES",
     "TABLES",
+    "BulkResult",
     "Check",
     "IngestOutcome",
     "IngestReport",
@@ -28,6 +30,7 @@ __all__ = [
     "SyntheticConfig",
     "TableSink",
     "Truth",
+    "bulk_import",
     "generate",
     "ingest",
     "load_truth",

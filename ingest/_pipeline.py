@@ -20,6 +20,7 @@ from typing import Any
 import neo4j
 
 from graphdb import apply_schema
+from ingest._bulk import bulk_import, ensure_bulk_target
 from ingest._gaps import DEFAULT_GAP_MINUTES
 from ingest._loader import Loader, LoadResult
 from ingest._read_mpd import slice_files
@@ -36,7 +37,8 @@ SOURCES: tuple[str, ...] = ("synthetic", *READERS)
 
 #: ``progress(stage, done, total)``. Stages: ``"read"`` (bytes of input), ``"generate"``
 #: (per mille), ``"close"`` (0 then 1: sessions and joins that need whole tables), and
-#: ``"load:<phase>"`` (rows of that loader phase).
+#: ``"load:<phase>"`` (rows of that loader phase; with ``bulk``: ``load:csv`` rows, then the
+#: steps ``load:stop``, ``load:import``, ``load:start``, ``load:schema``, 0 then 1).
 Progress = Callable[[str, int, int], None]
 
 _PREFERENCES_FILE = "synthetic_user_genre_preferences.csv"
@@ -148,6 +150,7 @@ def ingest(
     synthetic: SyntheticConfig | None = None,
     batch_size: int | None = None,
     force: bool = False,
+    bulk: bool = False,
     progress: Progress | None = None,
 ) -> IngestOutcome:
     """Read (or generate) ``source`` into a work folder, then load it unless ``dry_run``.
@@ -164,16 +167,24 @@ def ingest(
         synthetic: sizes and seed for the generator (default ``SyntheticConfig()``).
         batch_size: rows per write transaction (default ``settings.batch_size``).
         force: load even when the loader has already applied these exact tables.
+        bulk: load with ``neo4j-admin database import full`` instead of the loader
+            (:func:`ingest._bulk.bulk_import`): the local server's database must be empty; it
+            is checked before reading, and the server restarts. ``batch_size`` and ``force``
+            do not apply.
         progress: see :data:`Progress`.
 
     Raises:
-        IngestError: unknown source, missing input, unreadable input, nothing to load.
+        IngestError: unknown source, missing input, unreadable input, nothing to load, a
+            non-empty or remote database for ``bulk``, a failed bulk import.
         GraphError: Neo4j failed (see ``spotify_engine.errors``).
     """
     check_input(source, path, features_path=features_path)
     if not dry_run and driver is None:
         raise ValueError("ingest needs a driver unless dry_run is set")
     settings = settings or get_settings()
+    if bulk and not dry_run:
+        assert driver is not None
+        ensure_bulk_target(settings, driver)
     notify: Progress = progress or (lambda stage, done, total: None)
     folder = Path(out_dir) if out_dir is not None else default_folder(settings, source)
     folder.mkdir(parents=True, exist_ok=True)
@@ -207,7 +218,18 @@ def ingest(
             f"{source} input {path or folder} gave no plays and no playlist tracks: nothing to "
             f"load ({outcome.report.total_rejected} rows rejected, see {outcome.quarantine})"
         )
-    if not dry_run:
+    if not dry_run and bulk:
+        assert driver is not None
+        t0 = time.perf_counter()
+        outcome.load = bulk_import(
+            folder,
+            settings,
+            driver=driver,
+            source=source,
+            progress=lambda phase, done, total: notify(f"load:{phase}", done, total),
+        )
+        outcome.seconds["load"] = time.perf_counter() - t0
+    elif not dry_run:
         assert driver is not None
         t0 = time.perf_counter()
         apply_schema(driver, settings.neo4j_database)

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ingest import IngestOutcome, SyntheticConfig, ingest
+from ingest._bulk import BulkResult
 from ingest._gaps import DEFAULT_GAP_MINUTES
 from ingest._pipeline import check_input
 from spotify_engine.cli._common import console, human_bytes, open_driver, settings
@@ -63,6 +64,14 @@ Gap = Annotated[
         min=0.001,
         envvar="SPOTIFY_ENGINE_SESSION_GAP_MINUTES",
         help="A pause longer than this starts a new listening session.",
+    ),
+]
+Bulk = Annotated[
+    bool,
+    typer.Option(
+        "--bulk",
+        help="Load with neo4j-admin database import (much faster) into the EMPTY database of "
+        "the local server; it stops and restarts the server.",
     ),
 ]
 InputPath = Annotated[Path, typer.Argument(help="Input file or folder.", show_default=False)]
@@ -108,6 +117,14 @@ def _bars(source: str) -> Iterator[Any]:
     tasks: dict[str, TaskID] = {}
     labels = {"read": f"reading {source}", "generate": "generating", "close": "finishing tables"}
     units = {"read": "bytes", "generate": "percent", "close": "steps"}
+    labels |= {
+        "load:csv": "writing CSV files",
+        "load:stop": "stopping Neo4j",
+        "load:import": "neo4j-admin import",
+        "load:start": "starting Neo4j",
+        "load:schema": "applying schema",
+    }
+    units |= {f"load:{step}": "steps" for step in ("stop", "import", "start", "schema")}
 
     def update(stage: str, done: int, total: int) -> None:
         task = tasks.get(stage)
@@ -149,6 +166,11 @@ def _summary(outcome: IngestOutcome) -> Table:
         sessions = f"{load.sessions_new:,} / {load.sessions_existing:,}"
         table.add_row("loaded", "sessions new / already there", sessions)
         table.add_row("loaded", "relationships written", f"{load.relationships:,}")
+        if isinstance(load, BulkResult):
+            table.add_row("loaded", "nodes written (bulk import)", f"{load.nodes:,}")
+            for step, rate in load.rates.items():
+                rels = f"{rate['relationships_per_s']:,.0f} rels/s"
+                table.add_row("rate", step, f"{rate['rows_per_s']:,.0f} rows/s, {rels}")
     table.add_row("seconds", "parse", f"{outcome.seconds.get('parse', 0.0):.2f}")
     if load is not None:
         for phase, sec in load.seconds.items():
@@ -191,6 +213,7 @@ def synthetic(
     dry_run: DryRun = False,
     batch_size: BatchSize = None,
     force: Force = False,
+    bulk: Bulk = False,
 ) -> None:
     """Generate listening data with planted taste (truth.json) and load it."""
     try:
@@ -212,6 +235,7 @@ def synthetic(
         out_dir=out,
         batch_size=batch_size,
         force=force,
+        bulk=bulk,
     )
 
 
@@ -223,6 +247,7 @@ def sessions(
     dry_run: DryRun = False,
     batch_size: BatchSize = None,
     force: Force = False,
+    bulk: Bulk = False,
 ) -> None:
     """A folder of sessions CSVs (synthetic_sessions.csv and its companion files)."""
     _run(
@@ -233,6 +258,7 @@ def sessions(
         out_dir=out,
         batch_size=batch_size,
         force=force,
+        bulk=bulk,
     )
 
 
@@ -244,6 +270,7 @@ def lastfm(
     dry_run: DryRun = False,
     batch_size: BatchSize = None,
     force: Force = False,
+    bulk: Bulk = False,
 ) -> None:
     """The Last.fm 1K users TSV (userid-timestamp-artid-artname-traid-traname.tsv)."""
     _run(
@@ -254,6 +281,7 @@ def lastfm(
         out_dir=out,
         batch_size=batch_size,
         force=force,
+        bulk=bulk,
     )
 
 
@@ -270,6 +298,7 @@ def kaggle(
     dry_run: DryRun = False,
     batch_size: BatchSize = None,
     force: Force = False,
+    bulk: Bulk = False,
 ) -> None:
     """The Kaggle Spotify playlists CSV (spotify_dataset.csv)."""
     _run(
@@ -280,6 +309,7 @@ def kaggle(
         out_dir=out,
         batch_size=batch_size,
         force=force,
+        bulk=bulk,
     )
 
 
@@ -290,6 +320,15 @@ def mpd(
     dry_run: DryRun = False,
     batch_size: BatchSize = None,
     force: Force = False,
+    bulk: Bulk = False,
 ) -> None:
     """Million Playlist Dataset slices (a folder of mpd.slice.*.json, or one slice)."""
-    _run("mpd", path, dry_run=dry_run, out_dir=out, batch_size=batch_size, force=force)
+    _run(
+        "mpd",
+        path,
+        dry_run=dry_run,
+        out_dir=out,
+        batch_size=batch_size,
+        force=force,
+        bulk=bulk,
+    )
