@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import neo4j
@@ -11,7 +12,7 @@ from rich.console import Console
 from graphdb import connect, verify
 from spotify_engine.settings import Settings, get_settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def settings() -> Settings:

@@ -1,0 +1,479 @@
+"""Train, evaluate, explain: the steps the CLI, the demo and the benchmarks share.
+
+Nothing here opens a driver: snapshots come in (exported by the caller), runs go to the
+registry on disk, and write-back rows (plain dataclasses of ``graphdb``) go out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gnn._baselines import EASE, ItemKNN, Oracle, Popularity
+from gnn._data import Split, TrainData, build_train_data, relevant_items, temporal_split
+from gnn._explain import (
+    GradientExplainer,
+    PairExplanation,
+    deletion_fidelity,
+    supports_explanations,
+)
+from gnn._export import load_snapshot, save_snapshot
+from gnn._harness import _PeakRSS, evaluate
+from gnn._plots import plot_training_curves
+from gnn._reasons import NamedEvidence, reason_text
+from gnn._recommender import Recommender
+from gnn._registry import RunInfo, load_checkpoint, new_run_id, save_run, set_active
+from gnn._snapshot import GraphSnapshot
+from gnn._train import (
+    BasicGATRecommender,
+    EnhancedGATRecommender,
+    GNNConfig,
+    LightGCNRecommender,
+    _GNNRecommender,
+)
+from graphdb._writeback import Evidence, RecommendationRow
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+MODELS: dict[str, Callable[..., Recommender]] = {
+    "popularity": Popularity,
+    "itemknn": ItemKNN,
+    "ease": EASE,
+    "lightgcn": LightGCNRecommender,
+    "basicgat": BasicGATRecommender,
+    "enhancedgat": EnhancedGATRecommender,
+}
+GNN_MODELS = ("lightgcn", "basicgat", "enhancedgat")
+SNAPSHOT_FILE = "snapshot.npz"
+
+
+def make_recommender(name: str, **overrides: Any) -> Recommender:
+    """A fresh recommender by registry name (``popularity``, ``ease``, ``enhancedgat`` ...)."""
+    key = name.lower().replace("_", "").replace("-", "")
+    if key not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[key](**overrides)
+
+
+@dataclass
+class Experiment:
+    """A snapshot with its temporal split and the views models are fitted and ranked on."""
+
+    snap: GraphSnapshot
+    split: Split
+    train: TrainData
+    val_relevant: list[np.ndarray]
+    test_frac: float
+    val_frac: float
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {
+            "split": "per-user temporal",
+            "test_frac": self.test_frac,
+            "val_frac": self.val_frac,
+            "snapshot_id": self.snap.snapshot_id(),
+            "users": self.snap.num_users,
+            "songs": self.snap.num_songs,
+            "plays": self.snap.num_plays,
+        }
+
+    def observed(self, phase: str) -> TrainData:
+        return build_train_data(self.snap, self.split.observed_for(phase))
+
+    def full(self) -> TrainData:
+        """Every play: what serving and write-back rank with."""
+        return build_train_data(self.snap, np.ones(self.snap.num_plays, dtype=bool))
+
+
+def prepare(snap: GraphSnapshot, *, test_frac: float = 0.2, val_frac: float = 0.1) -> Experiment:
+    split = temporal_split(snap, test_frac=test_frac, val_frac=val_frac)
+    return Experiment(
+        snap=snap,
+        split=split,
+        train=build_train_data(snap, split.train),
+        val_relevant=relevant_items(snap, split, "val"),
+        test_frac=test_frac,
+        val_frac=val_frac,
+    )
+
+
+def oracle_from_truth(snap: GraphSnapshot, folder: Path) -> Oracle | None:
+    """The planted-truth oracle for generator data (``truth.json`` + songs tables in folder)."""
+    from ingest._synthetic import load_truth, oracle_scores
+
+    folder = Path(folder)
+    if not (folder / "truth.json").exists() or not (folder / "songs.parquet").exists():
+        return None
+    truth = load_truth(folder / "truth.json")
+    songs = pd.read_parquet(folder / "songs.parquet")
+    song_genres = pd.read_parquet(folder / "song_genres.parquet")
+    known_users = [u for u in snap.user_ids if u in truth.users]
+    if len(known_users) != snap.num_users:
+        return None
+    prefs = oracle_scores(
+        truth, list(snap.user_ids), list(snap.song_ids), songs=songs, song_genres=song_genres
+    )
+    return Oracle(prefs.astype(np.float32))
+
+
+@dataclass
+class TrainResult:
+    recommender: Recommender
+    run: RunInfo
+    metrics: dict[str, Any]
+    fit_info: dict[str, Any]
+    seconds: float
+
+
+def train_model(
+    exp: Experiment,
+    name: str,
+    *,
+    runs_root: Path,
+    overrides: dict[str, Any] | None = None,
+    activate: bool = True,
+) -> TrainResult:
+    """Fit on the training period (early stopping on validation), test, record the run."""
+    overrides = dict(overrides or {})
+    rec = make_recommender(name, **overrides)
+    t0 = time.perf_counter()
+    info = rec.fit(exp.train, val=(exp.train, exp.val_relevant))
+    seconds = time.perf_counter() - t0
+    metrics = evaluate(rec, exp.snap, exp.split, "test")
+    config = {"model": rec.name, "registry_name": name, "overrides": overrides, **exp.config}
+    if isinstance(rec, _GNNRecommender):
+        config["gnn"] = {k: v for k, v in rec.config.__dict__.items() if k != "model_kwargs"}
+    run = save_run(
+        rec,
+        root=runs_root,
+        config=config,
+        metrics=metrics,
+        snapshot_id=exp.snap.snapshot_id(),
+        train_seconds=seconds,
+        fit_info={k: v for k, v in (info or {}).items() if k != "history"},
+        run_id=new_run_id(rec.name),
+    )
+    save_snapshot(exp.snap, run.path / SNAPSHOT_FILE)
+    history = (info or {}).get("history")
+    if history:
+        curves = {k: v for k, v in history.items() if k in ("loss", "val_ndcg", "val_recall")}
+        plot_training_curves(
+            curves, run.path / "training_curves.png", title=f"{rec.name} {run.run_id}"
+        )
+        (run.path / "history.json").write_text(json.dumps(history, default=float))
+    if activate:
+        set_active(runs_root, run.run_id)
+    return TrainResult(rec, run, metrics, info or {}, seconds)
+
+
+def load_trained(run: RunInfo) -> tuple[Recommender, GraphSnapshot]:
+    """Rebuild a run's recommender from its checkpoint and its training snapshot."""
+    snap = load_snapshot(run.path / SNAPSHOT_FILE)
+    name = run.config.get("registry_name", run.model)
+    gnn_cfg = run.config.get("gnn")
+    rec = make_recommender(name, **({} if not gnn_cfg else {}))
+    if isinstance(rec, _GNNRecommender):
+        if gnn_cfg:
+            fields = GNNConfig.__dataclass_fields__
+            cfg = {
+                k: (tuple(v) if isinstance(v, list) else v)
+                for k, v in gnn_cfg.items()
+                if k in fields
+            }
+            rec.config = GNNConfig(**cfg)
+        exp = prepare(
+            snap,
+            test_frac=run.config.get("test_frac", 0.2),
+            val_frac=run.config.get("val_frac", 0.1),
+        )
+        rec.model = rec.build_model(exp.train)
+        state = load_checkpoint(run)
+        rec.model.load_state_dict(state)
+        rec.model.eval()
+    else:
+        exp = prepare(
+            snap,
+            test_frac=run.config.get("test_frac", 0.2),
+            val_frac=run.config.get("val_frac", 0.1),
+        )
+        rec.fit(exp.train, val=(exp.train, exp.val_relevant))
+    return rec, snap
+
+
+def compare_models(
+    exp: Experiment,
+    names: Sequence[str],
+    *,
+    oracle: Oracle | None = None,
+    runs_root: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Every model through the same harness: fit on train, early-stop on val, rank test."""
+    rows = []
+    entries: list[tuple[str, Recommender | None]] = [(n, None) for n in names]
+    if oracle is not None:
+        entries.append(("oracle", oracle))
+    for name, model in entries:
+        if progress:
+            progress(name)
+        with _PeakRSS() as mem:
+            if model is None and runs_root is not None:
+                res = train_model(
+                    exp,
+                    name,
+                    runs_root=runs_root,
+                    overrides=(overrides or {}).get(name),
+                    activate=False,
+                )
+                metrics, secs, params = res.metrics, res.seconds, res.recommender.num_parameters()
+            elif model is None:
+                rec = make_recommender(name, **(overrides or {}).get(name, {}))
+                t0 = time.perf_counter()
+                rec.fit(exp.train, val=(exp.train, exp.val_relevant))
+                secs = time.perf_counter() - t0
+                metrics = evaluate(rec, exp.snap, exp.split, "test")
+                params = rec.num_parameters()
+            else:
+                model.fit(exp.train)
+                secs, params = 0.0, 0
+                metrics = evaluate(model, exp.snap, exp.split, "test")
+        rows.append(
+            {
+                "model": name,
+                **metrics,
+                "train_seconds": secs,
+                "parameters": params,
+                "peak_rss_mb": mem.peak / 2**20,
+            }
+        )
+    df = pd.DataFrame(rows).set_index("model")
+    if "oracle" in df.index:
+        df["ndcg@10_of_oracle"] = df["ndcg@10"] / df.loc["oracle", "ndcg@10"]
+    return df
+
+
+# -- explanations ------------------------------------------------------------------------------
+
+
+def _names(snap: GraphSnapshot) -> dict[str, np.ndarray]:
+    def pick(names: np.ndarray | None, ids: np.ndarray) -> np.ndarray:
+        if names is None:
+            return ids
+        return np.array([n if n else i for n, i in zip(names, ids, strict=True)], dtype=object)
+
+    return {
+        "song": pick(snap.song_names, snap.song_ids),
+        "artist": pick(snap.artist_names, snap.artist_ids),
+        "genre": pick(snap.genre_names, snap.genre_ids),
+        "user": snap.user_ids,
+        "playlist": snap.playlist_ids,
+    }
+
+
+def _id_of(snap: GraphSnapshot, node_type: str, idx: int) -> str:
+    arr = {
+        "song": snap.song_ids,
+        "artist": snap.artist_ids,
+        "genre": snap.genre_ids,
+        "user": snap.user_ids,
+        "playlist": snap.playlist_ids,
+    }[node_type]
+    return str(arr[idx])
+
+
+@dataclass
+class Explained:
+    """Recommendations with their attributions, for write-back and quality checks."""
+
+    users: np.ndarray
+    songs: np.ndarray
+    scores: np.ndarray
+    explanations: list[list[PairExplanation]]
+
+
+def recommend_and_explain(
+    rec: _GNNRecommender,
+    observed: TrainData,
+    users: np.ndarray,
+    *,
+    k: int = 10,
+    top: int = 5,
+    progress: Progress | None = None,
+) -> Explained:
+    """Top-k per user and every recommendation's top evidence (kept whole for fidelity)."""
+    if rec.model is None or not supports_explanations(rec.model):
+        raise ValueError(f"{rec.name} cannot be explained (needs per-edge-type attention layers)")
+    ids, scores = rec.recommend(users, k, observed)
+    explainer = GradientExplainer(rec.model, observed.hetero)
+    explanations = explainer.explain(
+        users, ids, top=top, progress=(lambda d, t: progress("explain", d, t)) if progress else None
+    )
+    return Explained(users=users, songs=ids, scores=scores, explanations=explanations)
+
+
+def writeback_rows(
+    snap: GraphSnapshot, ex: Explained, *, top: int = 5, affinity_top: int = 5
+) -> tuple[list[RecommendationRow], list[tuple[str, str, float]]]:
+    """Rows for ``graphdb.Writeback``: recommendations with normalised evidence, and affinities.
+
+    A user's ``AFFINITY`` to a genre is the summed ``genre_affinity`` attribution over all of
+    their recommendations (the learned influence of their genre listening), top
+    ``affinity_top`` genres, normalised to sum to 1.
+    """
+    names = _names(snap)
+    song_artist = np.full(snap.num_songs, -1, dtype=np.int64)
+    song_artist[snap.song_artist[0]] = snap.song_artist[1]
+    rows: list[RecommendationRow] = []
+    affinity: dict[tuple[str, str], float] = {}
+    for n, u in enumerate(ex.users):
+        uid = str(snap.user_ids[u])
+        for r in range(ex.songs.shape[1]):
+            i = int(ex.songs[n, r])
+            if i < 0:
+                continue
+            attrs = ex.explanations[n][r].evidence
+            for a in attrs:
+                if a.kind == "genre_affinity":
+                    key = (uid, _id_of(snap, "genre", a.node))
+                    affinity[key] = affinity.get(key, 0.0) + a.weight
+            best = attrs[:top]
+            total = sum(a.weight for a in best) or 1.0
+            evidence = [
+                Evidence(a.label, _id_of(snap, a.node_type, a.node), a.kind, a.weight / total)
+                for a in best
+            ]
+            named = []
+            for a in best:
+                artist = None
+                if a.node_type == "song" and song_artist[a.node] >= 0:
+                    artist = str(names["artist"][song_artist[a.node]])
+                named.append(
+                    NamedEvidence(a.kind, str(names[a.node_type][a.node]), a.weight, artist)
+                )
+            rows.append(
+                RecommendationRow(
+                    user_id=uid,
+                    song_id=str(snap.song_ids[i]),
+                    rank=r + 1,
+                    score=float(ex.scores[n, r]),
+                    evidence=evidence,
+                    reason=reason_text(named),
+                )
+            )
+    by_user: dict[str, list[tuple[str, float]]] = {}
+    for (uid, gid), w in affinity.items():
+        by_user.setdefault(uid, []).append((gid, w))
+    aff_rows: list[tuple[str, str, float]] = []
+    for uid, lst in by_user.items():
+        lst.sort(key=lambda t: -t[1])
+        best = lst[:affinity_top]
+        total = sum(w for _, w in best)
+        aff_rows += [(uid, g, w / total) for g, w in best if total > 0]
+    return rows, aff_rows
+
+
+def similar_songs(
+    rec: _GNNRecommender, observed: TrainData, *, k: int = 10, block: int = 2048
+) -> list[tuple[str, str, float]]:
+    """Top-k cosine neighbours of every played song in the learned song embeddings."""
+    emb = rec.embeddings(observed)["song"].detach()
+    emb = torch.nn.functional.normalize(emb, dim=1)
+    played = np.flatnonzero(np.diff(observed.matrix.tocsc().indptr) > 0)
+    snap = observed.snapshot
+    out: list[tuple[str, str, float]] = []
+    cand = torch.as_tensor(played)
+    for start in range(0, len(played), block):
+        idx = cand[start : start + block]
+        sims = emb[idx] @ emb[cand].T
+        sims[torch.arange(len(idx)), torch.arange(start, start + len(idx))] = -2.0
+        val, pos = sims.topk(min(k, len(played) - 1), dim=1)
+        for a, vs, ps in zip(idx.tolist(), val.tolist(), pos.tolist(), strict=True):
+            for v, p in zip(vs, ps, strict=True):
+                out.append((str(snap.song_ids[a]), str(snap.song_ids[played[p]]), float(v)))
+    return out
+
+
+def explanation_quality(
+    rec: _GNNRecommender,
+    observed: TrainData,
+    ex: Explained,
+    *,
+    truth_folder: Path | None = None,
+    sample: int = 60,
+    remove: int = 3,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Deletion fidelity on a sample of recommendations, and the planted-genre hit rate."""
+    rng = np.random.default_rng(seed)
+    snap = observed.snapshot
+    candidates = [
+        (n, r)
+        for n in range(len(ex.users))
+        for r in range(ex.songs.shape[1])
+        if ex.songs[n, r] >= 0
+    ]
+    picks = rng.choice(len(candidates), size=min(sample, len(candidates)), replace=False)
+    pairs = []
+    for p in picks:
+        n, r = candidates[int(p)]
+        pairs.append((int(ex.users[n]), int(ex.songs[n, r]), ex.explanations[n][r].played.tolist()))
+    assert rec.model is not None
+    fid = deletion_fidelity(rec.model, observed, pairs, remove=remove, seed=seed, progress=progress)
+    out: dict[str, Any] = {"fidelity": fid.to_dict()}
+
+    if truth_folder is not None and (Path(truth_folder) / "truth.json").exists():
+        from ingest._synthetic import load_truth
+
+        truth = load_truth(Path(truth_folder) / "truth.json")
+        song_g = np.zeros((snap.num_songs, snap.num_genres), dtype=np.float32)
+        song_g[snap.song_genre[0], snap.song_genre[1]] = snap.song_genre_weight
+        art_g = np.zeros((snap.num_artists, snap.num_genres), dtype=np.float32)
+        art_g[snap.artist_genre[0], snap.artist_genre[1]] = snap.artist_genre_weight
+        hits = total = 0
+        primary_hits = 0
+        for n, u in enumerate(ex.users):
+            ut = truth.users.get(str(snap.user_ids[u]))
+            if ut is None:
+                continue
+            fav = set(ut.genres)
+            for r in range(ex.songs.shape[1]):
+                i = int(ex.songs[n, r])
+                if i < 0:
+                    continue
+                g = np.zeros(snap.num_genres)
+                for a in ex.explanations[n][r].evidence:
+                    if a.node_type == "genre":
+                        g[a.node] += a.weight
+                    elif a.node_type == "song":
+                        g += a.weight * song_g[a.node]
+                    elif a.node_type == "artist":
+                        g += a.weight * art_g[a.node]
+                if g.max() <= 0:
+                    continue
+                total += 1
+                hits += str(snap.genre_ids[int(g.argmax())]) in fav
+                primary_hits += str(snap.genre_ids[int(song_g[i].argmax())]) in fav
+        out["planted_genre"] = {
+            "recommendations": total,
+            "top_explaining_genre_in_planted": hits / total if total else float("nan"),
+            "recommended_songs_primary_genre_in_planted": primary_hits / total
+            if total
+            else float("nan"),
+            "chance_uniform_genre": float(np.mean([len(t.genres) for t in truth.users.values()]))
+            / snap.num_genres,
+        }
+    return out

@@ -1,0 +1,849 @@
+"""Training of the graph models with BPR, and the recommenders that wrap them.
+
+Objective: Bayesian personalised ranking over positive (user, song) edges of the training
+view, each paired with a negative song drawn uniformly among the songs the user has not
+played in training (vectorised rejection sampling, then exact draws for the rare rows still
+colliding). With ``hard_negatives = n > 1``, n candidates are drawn per positive and the one
+the current model scores highest is kept. L2 regularisation acts on the
+layer-0 ID embeddings of the batch (as in LightGCN), not on every weight.
+
+Message passing: by default every mini-batch of positives runs the model over the whole
+training graph (graphs here are small) less the batch's own positive edges
+(``exclude_batch_edges``: otherwise the model can find each answer among its inputs and
+overfits to it). ``message_edge_frac < 1`` also keeps only that random fraction of the other
+listened edges for each step (edge dropout: cheaper and a regulariser; ranking always uses the
+full observed graph). ``neighbor_loader=True`` trains on
+``LinkNeighborLoader`` subgraphs around each mini-batch instead, for graphs too large for a
+full forward per step; its negatives are the loader's uniform "triplet" negatives (they may
+occasionally be positives).
+
+Errors: :class:`TrainingDiverged` (a NaN or infinite loss or embedding, naming the epoch) is a
+:class:`gnn._recommender.ModelError` and a ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import time
+import warnings
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from torch_geometric.loader import LinkNeighborLoader
+from torch_geometric.sampler import HeteroSamplerOutput, NegativeSampling, NeighborSampler
+
+from gnn._data import TrainData
+from gnn._metrics import ndcg_at_k, recall_at_k
+from gnn._models import LISTENED, LISTENED_BY, BasicGAT, EnhancedGAT, LightGCNModel, RecModel
+from gnn._recommender import ModelError, NotFittedError, Recommender
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AdvancedTrainer",
+    "BasicGATRecommender",
+    "EnhancedGATRecommender",
+    "GNNConfig",
+    "LightGCNRecommender",
+    "SimpleTrainer",
+    "TrainingDiverged",
+    "bpr_loss",
+    "seed_everything",
+]
+
+
+class TrainingDiverged(ModelError, RuntimeError):
+    """The loss or the embeddings became NaN or infinite; the message names the epoch."""
+
+
+def seed_everything(seed: int, num_threads: int | None = None) -> None:
+    """Fix torch and numpy seeds; optionally set the number of CPU threads torch uses."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 (got {num_threads})")
+        torch.set_num_threads(num_threads)
+
+
+def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
+    """Mean BPR loss ``-log sigmoid(pos - neg)``.
+
+    Shapes:
+        pos, neg: float [B] -> scalar
+    """
+    return -F.logsigmoid(pos - neg).mean()
+
+
+class _History:
+    """Membership test for (user, song) pairs of the training history (sorted keys)."""
+
+    def __init__(self, users: Tensor, songs: Tensor, num_songs: int) -> None:
+        self.num_songs = num_songs
+        self.keys = torch.unique(users * num_songs + songs)
+        self._users = self.keys // num_songs  # sorted, like the keys
+
+    def contains(self, users: Tensor, songs: Tensor) -> Tensor:
+        keys = users * self.num_songs + songs
+        if self.keys.numel() == 0:
+            return torch.zeros_like(keys, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, keys).clamp_(max=self.keys.numel() - 1)
+        return self.keys[pos] == keys
+
+    def heard(self, user: int) -> Tensor:
+        """Sorted songs in the history of one user."""
+        lo = int(torch.searchsorted(self._users, user))
+        hi = int(torch.searchsorted(self._users, user, right=True))
+        return self.keys[lo:hi] - user * self.num_songs
+
+    def sample(self, users: Tensor, n: int, gen: torch.Generator, rounds: int = 4) -> Tensor:
+        """``n`` songs per user, uniform over the songs not in the user's history.
+
+        Rejection sampling for ``rounds`` vectorised rounds, then exact draws among the
+        unheard songs for the few rows still colliding (users who heard much of the
+        catalogue). A user who heard every song gets arbitrary (heard) songs.
+
+        Shapes:
+            users: int64 [B] -> int64 [B, n]
+        """
+        u = users.view(-1, 1).expand(-1, n)
+        neg = torch.randint(0, self.num_songs, u.shape, generator=gen)
+        hit = self.contains(u, neg)
+        for _ in range(rounds):
+            count = int(hit.sum())
+            if count == 0:
+                return neg
+            neg[hit] = torch.randint(0, self.num_songs, (count,), generator=gen)
+            hit = self.contains(u, neg)
+        rows = hit.nonzero()
+        for user in torch.unique(u[hit]).tolist():
+            allowed = torch.ones(self.num_songs, dtype=torch.bool)
+            allowed[self.heard(user)] = False
+            pool = allowed.nonzero().view(-1)
+            if pool.numel() == 0:
+                continue
+            mine = rows[u[rows[:, 0], rows[:, 1]] == user]
+            pick = torch.randint(0, pool.numel(), (mine.size(0),), generator=gen)
+            neg[mine[:, 0], mine[:, 1]] = pool[pick]
+        return neg
+
+
+class _TorchNeighborSampler(NeighborSampler):
+    """Heterogeneous neighbour sampling in plain torch, for ``LinkNeighborLoader``.
+
+    PyG samples with ``pyg-lib`` or ``torch-sparse``; where neither is installed this class
+    does the same job (uniform sampling without replacement of up to ``num_neighbors[hop]``
+    incoming edges per node and edge type, seeds first in each node list) from the CSC
+    arrays that :class:`NeighborSampler` already builds. Only the plain, non-temporal,
+    non-disjoint case used by the trainer is supported.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyG warns that pyg-lib is missing: that is why
+            super().__init__(*args, **kwargs)
+
+    def _sample(self, seed, seed_time=None, **kwargs):  # type: ignore[override]
+        if not isinstance(seed, dict) or seed_time is not None or self.disjoint:
+            raise NotImplementedError("only non-temporal heterogeneous sampling is supported")
+        fanout = self.num_neighbors.get_mapped_values(self.edge_types)
+        nodes: dict[str, Tensor] = {}
+        local: dict[str, Tensor] = {}
+        frontier: dict[str, Tensor] = {}
+        for nt in self.node_types:
+            s = seed.get(nt, torch.zeros(0, dtype=torch.long)).long()
+            nodes[nt] = s
+            local[nt] = torch.full((self.num_nodes[nt],), -1, dtype=torch.long)
+            local[nt][s] = torch.arange(s.numel())
+            frontier[nt] = s
+        rows: dict[Any, list[Tensor]] = {et: [] for et in self.edge_types}
+        cols: dict[Any, list[Tensor]] = {et: [] for et in self.edge_types}
+        edges: dict[Any, list[Tensor]] = {et: [] for et in self.edge_types}
+        for hop in range(self.num_neighbors.num_hops):
+            added: dict[str, list[Tensor]] = {nt: [] for nt in self.node_types}
+            for et in self.edge_types:
+                src, _, dst = et
+                rel = self.to_rel_type[et]
+                k = fanout[rel][hop]
+                f = frontier[dst]
+                if f.numel() == 0 or k == 0:
+                    continue
+                colptr, row = self.colptr_dict[rel], self.row_dict[rel]
+                start = colptr[f]
+                deg = colptr[f + 1] - start
+                total = int(deg.sum())
+                if total == 0:
+                    continue
+                owner = torch.repeat_interleave(torch.arange(f.numel()), deg)
+                first = torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
+                offset = torch.arange(total) - first
+                pos = start[owner] + offset
+                if k >= 0 and bool((deg > k).any()):
+                    order = torch.argsort(owner.double() + torch.rand(total), stable=True)
+                    keep = order[offset < k]  # rank within owner = offset after the sort
+                    owner, pos = owner[keep], pos[keep]
+                src_glob = row[pos]
+                new = torch.unique(src_glob[local[src][src_glob] < 0])
+                if new.numel():
+                    local[src][new] = torch.arange(new.numel()) + nodes[src].numel()
+                    nodes[src] = torch.cat([nodes[src], new])
+                    added[src].append(new)
+                rows[et].append(local[src][src_glob])
+                cols[et].append(local[dst][f[owner]])
+                edges[et].append(pos)
+            frontier = {
+                nt: torch.cat(v) if v else torch.zeros(0, dtype=torch.long)
+                for nt, v in added.items()
+            }
+
+        def cat(d: dict[Any, list[Tensor]]) -> dict[Any, Tensor]:
+            return {
+                et: torch.cat(v) if v else torch.zeros(0, dtype=torch.long) for et, v in d.items()
+            }
+
+        return HeteroSamplerOutput(
+            node=nodes, row=cat(rows), col=cat(cols), edge=cat(edges), batch=None
+        )
+
+
+def _native_sampling() -> bool:
+    import torch_geometric.typing as pyg_typing
+
+    return bool(pyg_typing.WITH_PYG_LIB or pyg_typing.WITH_TORCH_SPARSE)
+
+
+def _check_finite_params(model: torch.nn.Module, epoch: int) -> None:
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise TrainingDiverged(f"parameter {name} is NaN or infinite after epoch {epoch}")
+
+
+class SimpleTrainer:
+    """BPR training of a :class:`gnn._models.RecModel` on all positive edges of a view.
+
+    Args:
+        model: the model to train (its ID tables must match ``train``'s node counts).
+        train: the training view; positives are its distinct (user, song) pairs.
+        lr: Adam learning rate (default 5e-3).
+        epochs: epochs :meth:`fit` runs (default 20).
+        batch_size: positive edges per step (default 4096).
+        weight_decay: L2 weight on the batch's layer-0 ID embeddings (default 1e-4).
+        hard_negatives: negative candidates per positive; the highest-scoring one is kept
+            (default 1: plain uniform sampling).
+        message_edge_frac: fraction of listened edges kept for each step's message passing
+            (default 1.0: the full graph).
+        exclude_batch_edges: drop the step's positive edges from its message-passing graph,
+            so the model cannot find the answer among its own inputs (default True).
+        neighbor_loader: train on ``LinkNeighborLoader`` subgraphs (default False).
+        num_neighbors: neighbours sampled per hop and edge type with ``neighbor_loader``
+            (default ``(10, 10)``).
+        seed: seed of torch, numpy and the sampling generator (default 0).
+        num_threads: CPU threads for torch (default None: leave as is).
+
+    Attributes:
+        history: one dict per epoch (``epoch``, ``loss``, ``lr``, ``seconds``).
+    """
+
+    def __init__(
+        self,
+        model: RecModel,
+        train: TrainData,
+        *,
+        lr: float = 5e-3,
+        epochs: int = 20,
+        batch_size: int = 4096,
+        weight_decay: float = 1e-4,
+        hard_negatives: int = 1,
+        message_edge_frac: float = 1.0,
+        exclude_batch_edges: bool = True,
+        neighbor_loader: bool = False,
+        num_neighbors: Sequence[int] = (10, 10),
+        seed: int = 0,
+        num_threads: int | None = None,
+    ) -> None:
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0 (got {lr})")
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1 (got {epochs})")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
+        if hard_negatives < 1:
+            raise ValueError(f"hard_negatives must be >= 1 (got {hard_negatives})")
+        if not 0 < message_edge_frac <= 1:
+            raise ValueError(f"message_edge_frac must be in (0, 1] (got {message_edge_frac})")
+        if model.num_users != train.num_users or model.num_songs != train.num_songs:
+            raise ValueError(
+                f"model was built for {model.num_users} users / {model.num_songs} songs, "
+                f"the view has {train.num_users} / {train.num_songs}"
+            )
+        seed_everything(seed, num_threads)
+        self.model, self.train = model, train
+        self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
+        self.weight_decay, self.hard_negatives = weight_decay, hard_negatives
+        self.message_edge_frac = message_edge_frac
+        self.exclude_batch_edges = exclude_batch_edges
+        self.neighbor_loader, self.num_neighbors = neighbor_loader, list(num_neighbors)
+        self.seed = seed
+        self.gen = torch.Generator().manual_seed(seed)
+        if LISTENED in train.hetero.edge_types:
+            # positives are the listened edges themselves, so a batch can be masked out of them
+            self.pos_users, self.pos_songs = train.hetero[LISTENED].edge_index
+        else:
+            coo = train.matrix.tocoo()
+            self.pos_users = torch.as_tensor(coo.row, dtype=torch.long)
+            self.pos_songs = torch.as_tensor(coo.col, dtype=torch.long)
+        if self.pos_users.numel() == 0:
+            raise ValueError("the training view has no (user, song) edge to train on")
+        self.history_set = _History(self.pos_users, self.pos_songs, train.num_songs)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self._loader: LinkNeighborLoader | None = None
+
+    # -- one step ------------------------------------------------------------------------
+    def _message_graph(self, batch: Tensor) -> HeteroData:
+        """The graph of one step: listened edges of ``batch`` (edge ids) and a random
+        ``1 - message_edge_frac`` of the others removed."""
+        data = self.train.hetero
+        if LISTENED not in data.edge_types or (
+            self.message_edge_frac >= 1 and not self.exclude_batch_edges
+        ):
+            return data
+        sub = copy.copy(data)
+        n = data[LISTENED].edge_index.size(1)
+        if self.message_edge_frac < 1:
+            keep = torch.rand(n, generator=self.gen) < self.message_edge_frac
+        else:
+            keep = torch.ones(n, dtype=torch.bool)
+        if self.exclude_batch_edges:
+            keep[batch] = False
+        for et in (LISTENED, LISTENED_BY):
+            if et not in data.edge_types or data[et].edge_index.size(1) != n:
+                continue
+            sub[et].edge_index = data[et].edge_index[:, keep]
+            if data[et].get("edge_weight") is not None:
+                sub[et].edge_weight = data[et].edge_weight[keep]
+        return sub
+
+    def _pick_negative(
+        self, data: HeteroData, emb: dict[str, Tensor], users: Tensor, cands: Tensor
+    ) -> Tensor:
+        """The highest-scoring candidate per row (local indices).
+
+        Shapes:
+            users: [B], cands: [B, n] -> [B]
+        """
+        if cands.dim() == 1 or cands.size(1) == 1:
+            return cands.view(-1)
+        with torch.no_grad():
+            s = self.model.score_pairs(data, emb, users.view(-1, 1).expand_as(cands), cands)
+        return cands.gather(1, s.argmax(1, keepdim=True)).squeeze(1)
+
+    def _loss(
+        self,
+        data: HeteroData,
+        emb: dict[str, Tensor],
+        users: Tensor,
+        pos: Tensor,
+        neg: Tensor,
+        global_ids: tuple[Tensor, Tensor, Tensor],
+    ) -> Tensor:
+        loss = bpr_loss(
+            self.model.score_pairs(data, emb, users, pos),
+            self.model.score_pairs(data, emb, users, neg),
+        )
+        if self.weight_decay > 0:
+            gu, gp, gn = global_ids
+            reg = (
+                self.model.id_embedding("user", gu).pow(2).sum()
+                + self.model.id_embedding("song", gp).pow(2).sum()
+                + self.model.id_embedding("song", gn).pow(2).sum()
+            )
+            loss = loss + self.weight_decay * reg / (2 * users.numel())
+        return loss
+
+    def _full_graph_batches(self):
+        perm = torch.randperm(self.pos_users.numel(), generator=self.gen)
+        for start in range(0, perm.numel(), self.batch_size):
+            idx = perm[start : start + self.batch_size]
+            users, pos = self.pos_users[idx], self.pos_songs[idx]
+            data = self._message_graph(idx)
+            emb = self.model.embed(data)
+            cands = self.history_set.sample(users, self.hard_negatives, self.gen)
+            neg = self._pick_negative(data, emb, users, cands)
+            yield self._loss(data, emb, users, pos, neg, (users, pos, neg))
+
+    def _make_loader(self) -> LinkNeighborLoader:
+        data = self.train.hetero
+        label_index = torch.stack([self.pos_users, self.pos_songs])
+        kwargs: dict[str, Any] = {}
+        hops = {et: self.num_neighbors for et in data.edge_types}
+        if not _native_sampling():
+            kwargs["neighbor_sampler"] = _TorchNeighborSampler(data, num_neighbors=hops)
+        return LinkNeighborLoader(
+            data,
+            num_neighbors=hops,
+            edge_label_index=(LISTENED, label_index),
+            neg_sampling=NegativeSampling("triplet", amount=self.hard_negatives),
+            batch_size=self.batch_size,
+            shuffle=True,
+            **kwargs,
+        )
+
+    def _subgraph_batches(self):
+        if self._loader is None:
+            self._loader = self._make_loader()
+        for batch in self._loader:
+            emb = self.model.embed(batch)
+            users = batch["user"].src_index
+            pos = batch["song"].dst_pos_index
+            cands = batch["song"].dst_neg_index
+            neg = self._pick_negative(batch, emb, users, cands.view(users.numel(), -1))
+            u_id, s_id = batch["user"].n_id, batch["song"].n_id
+            yield self._loss(batch, emb, users, pos, neg, (u_id[users], s_id[pos], s_id[neg]))
+
+    def train_epoch(self) -> float:
+        """One pass over the positive edges; returns the mean loss.
+
+        Raises:
+            TrainingDiverged: a batch loss or a parameter became NaN or infinite.
+        """
+        self.model.train()
+        self.epoch += 1
+        total, count = 0.0, 0
+        batches = self._subgraph_batches() if self.neighbor_loader else self._full_graph_batches()
+        for i, loss in enumerate(batches):
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"loss is {value} at epoch {self.epoch} (batch {i}); "
+                    f"try a lower lr (got {self.lr})"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += value
+            count += 1
+        _check_finite_params(self.model, self.epoch)
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        observed: TrainData,
+        relevant: Sequence[np.ndarray],
+        k: int = 10,
+        batch_size: int = 1024,
+    ) -> dict[str, float]:
+        """NDCG@k and Recall@k of the current model, ranking over ``observed``.
+
+        Users without a relevant song are skipped; songs in a user's observed history are
+        never recommended.
+
+        Returns:
+            ``{"ndcg": ..., "recall": ..., "n_users": ...}`` (NaN metrics if no user).
+        """
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            users = np.array([u for u in range(observed.num_users) if len(relevant[u])])
+            if users.size == 0:
+                return {"ndcg": math.nan, "recall": math.nan, "n_users": 0}
+            data = observed.hetero
+            emb = self.model.embed(data)
+            k = min(k, observed.num_songs)
+            recs = np.empty((users.size, k), dtype=np.int64)
+            for start in range(0, users.size, batch_size):
+                chunk = users[start : start + batch_size]
+                scores = self.model.score_all(data, emb, torch.as_tensor(chunk))
+                if not torch.isfinite(scores).all():
+                    raise TrainingDiverged(f"embeddings are NaN or infinite at epoch {self.epoch}")
+                seen = observed.matrix[chunk].tocoo()
+                scores[
+                    torch.as_tensor(seen.row), torch.as_tensor(seen.col, dtype=torch.long)
+                ] = -math.inf
+                recs[start : start + chunk.size] = torch.topk(scores, k, dim=1).indices.numpy()
+            rel = [relevant[u] for u in users]
+            return {
+                "ndcg": float(np.mean(ndcg_at_k(recs, rel, k))),
+                "recall": float(np.mean(recall_at_k(recs, rel, k))),
+                "n_users": int(users.size),
+            }
+        finally:
+            self.model.train(was_training)
+
+    def _record(self, loss: float, seconds: float, **extra: Any) -> dict[str, Any]:
+        row = {
+            "epoch": self.epoch,
+            "loss": loss,
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+            "seconds": seconds,
+            **extra,
+        }
+        self.history.append(row)
+        return row
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Run ``epochs`` epochs; returns :attr:`history`."""
+        for _ in range(self.epochs):
+            t0 = time.perf_counter()
+            loss = self.train_epoch()
+            row = self._record(loss, time.perf_counter() - t0)
+            log.info("epoch %d loss %.4f (%.1fs)", row["epoch"], loss, row["seconds"])
+        self.model.eval()
+        return self.history
+
+
+class AdvancedTrainer(SimpleTrainer):
+    """:class:`SimpleTrainer` plus validation: early stopping, LR schedule, best checkpoint.
+
+    After every epoch the model is ranked on the validation view; the epoch with the best
+    NDCG@``eval_k`` is kept (state dict in memory, and in ``checkpoint_path`` if given) and
+    restored at the end. Training stops after ``patience`` epochs without an improvement of at
+    least ``min_delta``; ``ReduceLROnPlateau`` lowers the learning rate on shorter plateaus.
+
+    Args:
+        model, train: as for :class:`SimpleTrainer`.
+        val: ``(observed view, relevant songs per user)`` for validation.
+        patience: epochs without improvement before stopping (default 5).
+        min_delta: smallest NDCG gain that counts as an improvement (default 1e-4).
+        lr_factor: factor of ``ReduceLROnPlateau`` (default 0.5).
+        lr_patience: patience of ``ReduceLROnPlateau`` (default 2).
+        eval_k: cut-off of the validation metrics (default 10).
+        checkpoint_path: also save the best state dict there (default None).
+        max_seconds: stop after the epoch that exceeds this training time (default None).
+        **kwargs: passed to :class:`SimpleTrainer`.
+
+    Attributes:
+        history: per epoch ``epoch, loss, val_ndcg, val_recall, lr, seconds``.
+        best_epoch, best_score, best_state: the kept checkpoint.
+        stopped_early: whether patience ran out before ``epochs``.
+    """
+
+    def __init__(
+        self,
+        model: RecModel,
+        train: TrainData,
+        val: tuple[TrainData, Sequence[np.ndarray]],
+        *,
+        patience: int = 5,
+        min_delta: float = 1e-4,
+        lr_factor: float = 0.5,
+        lr_patience: int = 2,
+        eval_k: int = 10,
+        checkpoint_path: str | Path | None = None,
+        max_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, train, **kwargs)
+        observed, relevant = val
+        if len(relevant) != observed.num_users:
+            raise ValueError(
+                f"val relevant must have one entry per user: {observed.num_users} "
+                f"(got {len(relevant)})"
+            )
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1 (got {patience})")
+        self.val = (observed, relevant)
+        self.patience, self.min_delta, self.eval_k = patience, min_delta, eval_k
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.max_seconds = max_seconds
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="max", factor=lr_factor, patience=lr_patience
+        )
+        self.best_epoch = 0
+        self.best_score = -math.inf
+        self.best_state: dict[str, Tensor] | None = None
+        self.stopped_early = False
+
+    def _keep_best(self, score: float) -> None:
+        self.best_score, self.best_epoch = score, self.epoch
+        self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.checkpoint_path is not None:
+            self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(self.best_state, self.checkpoint_path)
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Train with early stopping; the best checkpoint is loaded at the end."""
+        started = time.perf_counter()
+        bad = 0
+        for _ in range(self.epochs):
+            t0 = time.perf_counter()
+            loss = self.train_epoch()
+            metrics = self.evaluate(*self.val, k=self.eval_k)
+            ndcg = metrics["ndcg"]
+            score = -loss if math.isnan(ndcg) else ndcg
+            row = self._record(
+                loss,
+                time.perf_counter() - t0,
+                val_ndcg=ndcg,
+                val_recall=metrics["recall"],
+            )
+            self.scheduler.step(score)
+            log.info(
+                "epoch %d loss %.4f val ndcg@%d %.4f recall %.4f lr %.2g (%.1fs)",
+                row["epoch"],
+                loss,
+                self.eval_k,
+                ndcg,
+                metrics["recall"],
+                row["lr"],
+                row["seconds"],
+            )
+            if score > self.best_score + self.min_delta:
+                self._keep_best(score)
+                bad = 0
+            else:
+                bad += 1
+                if bad >= self.patience:
+                    self.stopped_early = True
+                    log.info("early stop at epoch %d (best %d)", self.epoch, self.best_epoch)
+                    break
+            if self.max_seconds is not None and time.perf_counter() - started > self.max_seconds:
+                log.info("time budget of %.0fs spent at epoch %d", self.max_seconds, self.epoch)
+                break
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        return self.history
+
+
+# -- recommenders --------------------------------------------------------------------------
+
+
+@dataclass
+class GNNConfig:
+    """Hyperparameters of a graph recommender (model and training).
+
+    Attributes:
+        embedding_dim: embedding size (default 64).
+        num_layers: message-passing layers (default 2).
+        heads: attention heads (GAT models; default 2).
+        dropout: dropout (GAT models; default 0.1).
+        lr: Adam learning rate (default 5e-3).
+        weight_decay: L2 weight on the batch's ID embeddings (default 1e-4).
+        batch_size: positive edges per step (default 4096).
+        epochs: maximum epochs (default 30).
+        patience: early-stopping patience in epochs, with validation (default 5).
+        hard_negatives: negative candidates per positive, hardest kept (default 1).
+        message_edge_frac: listened edges kept per step for message passing (default 1.0).
+        exclude_batch_edges: remove a step's positives from its message graph (default True).
+        neighbor_loader: train on ``LinkNeighborLoader`` subgraphs (default False).
+        num_neighbors: neighbours per hop for the loader (default (10, 10)).
+        eval_k: validation cut-off (default 10).
+        lr_factor, lr_patience: ``ReduceLROnPlateau`` settings (default 0.5, 2).
+        seed: random seed (default 0).
+        num_threads: torch CPU threads (default None: leave torch's setting). On tiny graphs
+            or a busy machine 1 is much faster than 2 (OpenMP synchronisation dominates).
+        checkpoint_path: where to save the best state dict (default None: memory only).
+        max_seconds: training time budget with validation (default None).
+        model_kwargs: extra keyword arguments of the model class.
+    """
+
+    embedding_dim: int = 64
+    num_layers: int = 2
+    heads: int = 2
+    dropout: float = 0.1
+    lr: float = 5e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 4096
+    epochs: int = 30
+    patience: int = 5
+    hard_negatives: int = 1
+    message_edge_frac: float = 1.0
+    exclude_batch_edges: bool = True
+    neighbor_loader: bool = False
+    num_neighbors: tuple[int, ...] = (10, 10)
+    eval_k: int = 10
+    lr_factor: float = 0.5
+    lr_patience: int = 2
+    seed: int = 0
+    num_threads: int | None = None
+    checkpoint_path: str | None = None
+    max_seconds: float | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class _GNNRecommender(Recommender):
+    """A :class:`Recommender` backed by a :class:`RecModel` trained with BPR.
+
+    Args:
+        config: hyperparameters (default: the class's :meth:`default_config`).
+        **overrides: fields of :class:`GNNConfig` replacing those of ``config``.
+    """
+
+    name = "gnn"
+
+    def __init__(self, config: GNNConfig | None = None, **overrides: Any) -> None:
+        base = config if config is not None else self.default_config()
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(GNNConfig)}
+        if unknown:
+            raise ValueError(f"unknown {type(self).__name__} option(s): {sorted(unknown)}")
+        self.config = dataclasses.replace(base, **overrides)
+        self.model: RecModel | None = None
+        self.history: list[dict[str, Any]] = []
+        self._cache: tuple[weakref.ref[TrainData], dict[str, Tensor]] | None = None
+
+    @classmethod
+    def default_config(cls) -> GNNConfig:
+        return GNNConfig()
+
+    def build_model(self, train: TrainData) -> RecModel:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(
+        self,
+        train: TrainData,
+        *,
+        val: tuple[TrainData, list[np.ndarray]] | None = None,
+    ) -> dict[str, Any]:
+        cfg = self.config
+        seed_everything(cfg.seed, cfg.num_threads)
+        self.model = self.build_model(train)
+        self._cache = None
+        common: dict[str, Any] = {
+            "lr": cfg.lr,
+            "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size,
+            "weight_decay": cfg.weight_decay,
+            "hard_negatives": cfg.hard_negatives,
+            "message_edge_frac": cfg.message_edge_frac,
+            "exclude_batch_edges": cfg.exclude_batch_edges,
+            "neighbor_loader": cfg.neighbor_loader,
+            "num_neighbors": cfg.num_neighbors,
+            "seed": cfg.seed,
+            "num_threads": cfg.num_threads,
+        }
+        t0 = time.perf_counter()
+        trainer: SimpleTrainer
+        if val is None:
+            trainer = SimpleTrainer(self.model, train, **common)
+        else:
+            trainer = AdvancedTrainer(
+                self.model,
+                train,
+                val,
+                patience=cfg.patience,
+                lr_factor=cfg.lr_factor,
+                lr_patience=cfg.lr_patience,
+                eval_k=cfg.eval_k,
+                checkpoint_path=cfg.checkpoint_path,
+                max_seconds=cfg.max_seconds,
+                **common,
+            )
+        self.history = trainer.fit()
+        info: dict[str, Any] = {
+            "epochs": trainer.epoch,
+            "seconds": time.perf_counter() - t0,
+            "num_parameters": self.num_parameters(),
+            "history": {key: [row.get(key) for row in self.history] for key in self.history[0]},
+        }
+        if isinstance(trainer, AdvancedTrainer):
+            info["best_epoch"] = trainer.best_epoch
+            info["best_val_ndcg"] = trainer.best_score
+            info["stopped_early"] = trainer.stopped_early
+        return info
+
+    def embeddings(self, observed: TrainData) -> dict[str, Tensor]:
+        """Final embeddings from message passing over ``observed.hetero`` (cached per view)."""
+        if self.model is None:
+            raise NotFittedError(f"{self.name}: call fit before score or recommend")
+        if self._cache is not None and self._cache[0]() is observed:
+            return self._cache[1]
+        self.model.eval()
+        with torch.no_grad():
+            emb = self.model.embed(observed.hetero)
+        for nt in ("user", "song"):
+            if not torch.isfinite(emb[nt]).all():
+                raise ModelError(f"{self.name}: {nt} embeddings contain NaN or infinity")
+        self._cache = (weakref.ref(observed), emb)
+        return emb
+
+    def score(self, users: np.ndarray, observed: TrainData) -> np.ndarray:
+        emb = self.embeddings(observed)
+        assert self.model is not None
+        with torch.no_grad():
+            idx = torch.as_tensor(np.asarray(users, dtype=np.int64))
+            out = self.model.score_all(observed.hetero, emb, idx)
+        return out.numpy().astype(np.float32, copy=False)
+
+    def num_parameters(self) -> int:
+        if self.model is None:
+            return 0
+        return sum(p.numel() for p in self.model.parameters())
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"{type(self).__name__}(dim={c.embedding_dim}, layers={c.num_layers}, lr={c.lr}, "
+            f"batch_size={c.batch_size}, epochs={c.epochs})"
+        )
+
+
+class LightGCNRecommender(_GNNRecommender):
+    """LightGCN (user-song graph only) trained with BPR; see :class:`GNNConfig`."""
+
+    name = "lightgcn"
+
+    @classmethod
+    def default_config(cls) -> GNNConfig:
+        return GNNConfig(lr=1e-2, batch_size=4096, weight_decay=1e-4, exclude_batch_edges=False)
+
+    def build_model(self, train: TrainData) -> RecModel:
+        c = self.config
+        return LightGCNModel(
+            train.num_users, train.num_songs, c.embedding_dim, c.num_layers, **c.model_kwargs
+        )
+
+
+class BasicGATRecommender(_GNNRecommender):
+    """:class:`gnn._models.BasicGAT` trained with BPR (default embedding size 16)."""
+
+    name = "basic_gat"
+
+    @classmethod
+    def default_config(cls) -> GNNConfig:
+        return GNNConfig(embedding_dim=16, dropout=0.0, lr=1e-2, batch_size=4096)
+
+    def build_model(self, train: TrainData) -> RecModel:
+        c = self.config
+        return BasicGAT.from_data(
+            train.hetero,
+            embedding_dim=c.embedding_dim,
+            heads=c.heads,
+            num_layers=c.num_layers,
+            dropout=c.dropout,
+            **c.model_kwargs,
+        )
+
+
+class EnhancedGATRecommender(_GNNRecommender):
+    """:class:`gnn._models.EnhancedGAT` over every edge type, trained with BPR."""
+
+    name = "enhanced_gat"
+
+    @classmethod
+    def default_config(cls) -> GNNConfig:
+        return GNNConfig(lr=1e-2, batch_size=8192, dropout=0.1, message_edge_frac=0.5)
+
+    def build_model(self, train: TrainData) -> RecModel:
+        c = self.config
+        return EnhancedGAT.from_data(
+            train.hetero,
+            embedding_dim=c.embedding_dim,
+            heads=c.heads,
+            num_layers=c.num_layers,
+            dropout=c.dropout,
+            **c.model_kwargs,
+        )

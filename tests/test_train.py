@@ -1,0 +1,413 @@
+"""Training and the graph recommenders (``gnn._train``) on tiny graphs with a known answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from gnn._data import build_train_data, relevant_items, temporal_split
+from gnn._models import LISTENED, EnhancedGAT, LightGCNModel
+from gnn._recommender import ModelError, NotFittedError
+from gnn._snapshot import GraphSnapshot
+from gnn._train import (
+    AdvancedTrainer,
+    BasicGATRecommender,
+    EnhancedGATRecommender,
+    GNNConfig,
+    LightGCNRecommender,
+    SimpleTrainer,
+    TrainingDiverged,
+    _History,
+    _TorchNeighborSampler,
+)
+
+torch.set_num_threads(1)  # tiny graphs: more threads only add OpenMP overhead
+
+
+def _snapshot(
+    play_user: np.ndarray,
+    play_song: np.ndarray,
+    song_genre: np.ndarray,
+    song_artist: np.ndarray,
+    artist_genre: np.ndarray,
+    num_users: int,
+    num_genres: int,
+    playlist_song: np.ndarray | None = None,
+    play_ts: np.ndarray | None = None,
+    seed: int = 0,
+) -> GraphSnapshot:
+    rng = np.random.default_rng(seed)
+    num_songs, num_artists = len(song_genre), len(artist_genre)
+    num_plays = len(play_user)
+    if playlist_song is None:
+        playlist_song = np.zeros((2, 0), dtype=np.int64)
+    num_playlists = int(playlist_song[0].max()) + 1 if playlist_song.size else 0
+    if play_ts is None:
+        play_ts = np.arange(num_plays, dtype=np.int64) * 1000
+    return GraphSnapshot(
+        user_ids=np.array([f"U{i}" for i in range(num_users)], dtype=object),
+        song_ids=np.array([f"S{i}" for i in range(num_songs)], dtype=object),
+        artist_ids=np.array([f"A{i}" for i in range(num_artists)], dtype=object),
+        genre_ids=np.array([f"G{i}" for i in range(num_genres)], dtype=object),
+        playlist_ids=np.array([f"P{i}" for i in range(num_playlists)], dtype=object),
+        play_user=np.asarray(play_user, dtype=np.int64),
+        play_song=np.asarray(play_song, dtype=np.int64),
+        play_ts=np.asarray(play_ts, dtype=np.int64),
+        play_ms=np.full(num_plays, 180_000, dtype=np.int64),
+        play_session=np.asarray(play_user, dtype=np.int64),
+        play_skipped=rng.random(num_plays) < 0.1,
+        song_artist=np.vstack([np.arange(num_songs), song_artist]).astype(np.int64),
+        song_genre=np.vstack([np.arange(num_songs), song_genre]).astype(np.int64),
+        song_genre_weight=np.ones(num_songs, dtype=np.float32),
+        artist_genre=np.vstack([np.arange(num_artists), artist_genre]).astype(np.int64),
+        artist_genre_weight=np.ones(num_artists, dtype=np.float32),
+        playlist_song=playlist_song.astype(np.int64),
+        playlist_song_pos=np.zeros(playlist_song.shape[1], dtype=np.int64),
+        song_features=rng.normal(size=(num_songs, 2)).astype(np.float32),
+    )
+
+
+def communities(seed: int = 0, per_user: int = 12) -> GraphSnapshot:
+    """Two disjoint taste communities with a known right answer.
+
+    Users 0-9 play only songs 0-24 (genre 0, artists 0-4); users 10-19 only songs 25-49
+    (genre 1, artists 5-9). Each user plays ``per_user`` of the 25 songs of their community,
+    so a good model fills a user's top-5 with unheard songs of the same community.
+    """
+    rng = np.random.default_rng(seed)
+    users, songs = [], []
+    for u in range(20):
+        lo = 0 if u < 10 else 25
+        users += [u] * per_user
+        songs += list(rng.choice(np.arange(lo, lo + 25), per_user, replace=False))
+    song_ids = np.arange(50)
+    return _snapshot(
+        np.array(users),
+        np.array(songs),
+        song_genre=(song_ids >= 25).astype(np.int64),
+        song_artist=song_ids // 5,
+        artist_genre=(np.arange(10) >= 5).astype(np.int64),
+        num_users=20,
+        num_genres=2,
+        playlist_song=np.vstack([np.repeat([0, 1], 5), np.r_[0:5, 25:30]]),
+        seed=seed,
+    )
+
+
+@pytest.fixture(scope="module")
+def view():
+    snap = communities()
+    return build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+
+
+@pytest.fixture(scope="module")
+def split_views():
+    """Community graph with a temporal split: (train view, relevant val songs)."""
+    snap = communities(per_user=16)
+    split = temporal_split(snap, test_frac=0.0, val_frac=0.25)
+    return build_train_data(snap, split.train), relevant_items(snap, split, "val")
+
+
+FAST = {"batch_size": 64, "epochs": 25, "num_threads": 1}
+RECOMMENDERS = [LightGCNRecommender, BasicGATRecommender, EnhancedGATRecommender]
+
+
+def own_community_share(ids: np.ndarray) -> float:
+    users_first = (np.arange(len(ids)) < 10)[:, None]
+    return float(((ids < 25) == users_first)[ids >= 0].mean())
+
+
+@pytest.mark.parametrize("cls", RECOMMENDERS)
+def test_recommends_songs_of_the_users_own_community(cls, view):
+    rec = cls(**FAST)
+    info = rec.fit(view)
+    ids, scores = rec.recommend(np.arange(20), 5, view)
+    assert ids.shape == scores.shape == (20, 5)
+    assert (ids >= 0).all()
+    assert own_community_share(ids) >= 0.9
+    heard = view.matrix[np.arange(20)[:, None], ids].toarray()
+    assert heard.sum() == 0, "listened songs must be excluded"
+    assert info["history"]["loss"][-1] < info["history"]["loss"][0]
+
+
+@pytest.mark.parametrize("cls", RECOMMENDERS)
+def test_validation_fit_reaches_known_answer(cls, split_views):
+    train, relevant = split_views
+    rec = cls(**{**FAST, "epochs": 15})
+    info = rec.fit(train, val=(train, relevant))
+    json.dumps(info)  # fit information is JSON-serialisable
+    assert info["best_epoch"] >= 1
+    assert set(info["history"]) >= {"epoch", "loss", "val_ndcg", "val_recall", "lr", "seconds"}
+    ids, _ = rec.recommend(np.arange(20), 5, train)
+    assert own_community_share(ids) >= 0.9
+
+
+def test_loss_decreases(view):
+    torch.manual_seed(0)
+    model = EnhancedGAT.from_data(view.hetero, embedding_dim=16)
+    trainer = SimpleTrainer(model, view, lr=1e-2, epochs=8, batch_size=64)
+    losses = [trainer.train_epoch() for _ in range(8)]
+    assert losses[-1] < 0.7 * losses[0]
+    assert all(np.isfinite(losses))
+
+
+def test_same_seed_same_result(view):
+    def run():
+        rec = BasicGATRecommender(batch_size=64, epochs=3, seed=7, hard_negatives=3)
+        info = rec.fit(view)
+        return info["history"]["loss"], rec.score(np.arange(20), view)
+
+    loss_a, scores_a = run()
+    loss_b, scores_b = run()
+    assert loss_a == loss_b
+    np.testing.assert_array_equal(scores_a, scores_b)
+    loss_c = BasicGATRecommender(batch_size=64, epochs=3, seed=8).fit(view)["history"]["loss"]
+    assert loss_c != loss_a
+
+
+def test_early_stopping_on_a_plateau(split_views, tmp_path):
+    """With a learning rate too small to change any ranking, validation NDCG is flat: stop."""
+    train, relevant = split_views
+    torch.manual_seed(0)
+    model = LightGCNModel(train.num_users, train.num_songs, embedding_dim=8)
+    path = tmp_path / "best.pt"
+    trainer = AdvancedTrainer(
+        model,
+        train,
+        (train, relevant),
+        lr=1e-6,
+        epochs=30,
+        batch_size=64,
+        patience=5,
+        lr_patience=1,
+        checkpoint_path=path,
+    )
+    history = trainer.fit()
+    assert trainer.stopped_early
+    assert trainer.best_epoch == 1
+    assert len(history) == 6  # the best epoch, then ``patience`` epochs without a gain
+    assert history[-1]["lr"] < history[0]["lr"]  # ReduceLROnPlateau lowered it
+    state = torch.load(path)
+    assert torch.equal(
+        state["lightgcn.embedding.weight"], trainer.best_state["lightgcn.embedding.weight"]
+    )
+
+
+def test_best_checkpoint_is_restored(split_views):
+    train, relevant = split_views
+    torch.manual_seed(0)
+    model = LightGCNModel(train.num_users, train.num_songs, embedding_dim=8)
+    trainer = AdvancedTrainer(model, train, (train, relevant), lr=5e-2, epochs=6, batch_size=64)
+    trainer.fit()
+    again = trainer.evaluate(train, relevant)["ndcg"]
+    assert again == pytest.approx(trainer.best_score)
+
+
+def test_nan_raises_typed_error_naming_the_epoch(view):
+    model = LightGCNModel(view.num_users, view.num_songs, embedding_dim=8)
+    trainer = SimpleTrainer(model, view, batch_size=64)
+    trainer.train_epoch()
+    with torch.no_grad():
+        model.lightgcn.embedding.weight[3] = float("nan")
+    with pytest.raises(TrainingDiverged, match="epoch 2") as err:
+        trainer.train_epoch()
+    assert isinstance(err.value, RuntimeError)
+    assert isinstance(err.value, ModelError)
+
+
+def test_nan_parameters_outside_the_loss_are_caught(view):
+    """A NaN weight that does not reach this epoch's losses still fails the epoch."""
+    model = EnhancedGAT.from_data(view.hetero, embedding_dim=8)
+    trainer = SimpleTrainer(model, view, batch_size=64, lr=1e-3)
+    with torch.no_grad():
+        model.encoders["playlist"].embedding.weight.fill_(float("nan"))
+        model.convs[-1].convs[("song", "in_playlist", "playlist")].att.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="epoch 1"):
+        trainer.train_epoch()
+
+
+@pytest.mark.parametrize("cls", [LightGCNRecommender, EnhancedGATRecommender])
+def test_link_neighbor_loader_path_trains(cls, view):
+    rec = cls(batch_size=32, epochs=2, neighbor_loader=True, num_neighbors=(4, 4))
+    info = rec.fit(view)
+    assert len(info["history"]["loss"]) == 2
+    assert all(np.isfinite(info["history"]["loss"]))
+    assert rec.score(np.arange(3), view).shape == (3, 50)
+
+
+def test_torch_neighbor_sampler_samples_real_edges_within_fanout(view):
+    data = view.hetero
+    hops = {et: [3, 2] for et in data.edge_types}
+    sampler = _TorchNeighborSampler(data, num_neighbors=hops)
+    seed = {"user": torch.tensor([0, 15]), "song": torch.tensor([7])}
+    out = sampler._sample(seed)
+    assert torch.equal(out.node["user"][:2], seed["user"])
+    assert torch.equal(out.node["song"][:1], seed["song"])
+    for nt, nodes in out.node.items():
+        assert nodes.unique().numel() == nodes.numel(), nt
+    for et in data.edge_types:
+        src, _, dst = et
+        g_src = out.node[src][out.row[et]]
+        g_dst = out.node[dst][out.col[et]]
+        real = set(map(tuple, data[et].edge_index.t().tolist()))
+        assert set(zip(g_src.tolist(), g_dst.tolist(), strict=True)) <= real, et
+        # the reported edge ids point at the same edges in the original order
+        perm = sampler.perm[et]
+        eid = out.edge[et] if perm is None else perm[out.edge[et]]
+        assert torch.equal(data[et].edge_index[0, eid], g_src)
+        if out.col[et].numel():
+            assert torch.bincount(out.col[et]).max() <= 3
+
+
+def test_negatives_avoid_the_training_history():
+    users = torch.tensor([0, 0, 0, 1])
+    songs = torch.tensor([0, 1, 2, 3])
+    history = _History(users, songs, num_songs=6)
+    neg = history.sample(torch.zeros(2000, dtype=torch.long), 2, torch.Generator().manual_seed(0))
+    assert neg.shape == (2000, 2)
+    assert not history.contains(torch.zeros_like(neg), neg).any()
+    assert set(neg.unique().tolist()) == {3, 4, 5}
+    counts = torch.bincount(neg.view(-1), minlength=6)[3:].float()
+    assert (counts / counts.sum() - 1 / 3).abs().max() < 0.05  # uniform over unheard songs
+
+
+def test_negatives_for_a_user_who_heard_almost_everything():
+    history = _History(torch.zeros(99, dtype=torch.long), torch.arange(99), num_songs=100)
+    neg = history.sample(torch.zeros(50, dtype=torch.long), 3, torch.Generator().manual_seed(1))
+    assert (neg == 99).all()
+
+
+def test_hard_negatives_and_edge_dropout_run(view):
+    rec = EnhancedGATRecommender(
+        batch_size=64, epochs=2, hard_negatives=4, message_edge_frac=0.5, embedding_dim=8
+    )
+    info = rec.fit(view)
+    assert all(np.isfinite(info["history"]["loss"]))
+
+
+def test_score_passes_messages_over_the_observed_view():
+    """Plays added to the observed view change a user's scores without refitting."""
+    snap = communities(per_user=16)
+    split = temporal_split(snap, test_frac=0.25, val_frac=0.0)
+    train = build_train_data(snap, split.train)
+    rec = EnhancedGATRecommender(batch_size=64, epochs=2, embedding_dim=8)
+    rec.fit(train)
+    both = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+    assert not np.allclose(rec.score(np.arange(20), train), rec.score(np.arange(20), both))
+
+
+def test_not_fitted_and_bad_options():
+    with pytest.raises(NotFittedError):
+        EnhancedGATRecommender().score(np.arange(2), None)
+    with pytest.raises(ValueError, match="unknown EnhancedGATRecommender option"):
+        EnhancedGATRecommender(learning_rate=0.1)
+    with pytest.raises(ValueError, match="message_edge_frac"):
+        SimpleTrainer(LightGCNModel(20, 50), build_view_small(), message_edge_frac=0)
+
+
+def build_view_small():
+    snap = communities()
+    return build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+
+
+def test_config_defaults_are_in_range():
+    for cls in RECOMMENDERS:
+        cfg = cls.default_config()
+        assert isinstance(cfg, GNNConfig)
+        assert 5e-3 <= cfg.lr <= 1e-2
+        assert cfg.epochs <= 50
+        assert 2048 <= cfg.batch_size <= 8192 or cfg.batch_size == 16384
+    assert EnhancedGATRecommender().config.embedding_dim == 64
+
+
+def test_listened_edges_keep_reverse_order(view):
+    """Edge dropout keeps the same listened edges in both directions (relies on this)."""
+    fwd = view.hetero[LISTENED].edge_index
+    rev = view.hetero[("song", "listened_by", "user")].edge_index
+    assert torch.equal(fwd.flip(0), rev)
+
+
+# -- speed benchmark -----------------------------------------------------------------------
+
+
+def taste_snapshot(
+    num_users: int = 2000,
+    num_songs: int = 20_000,
+    num_artists: int = 1000,
+    num_genres: int = 30,
+    plays_per_user: int = 285,
+    num_playlists: int = 500,
+    seed: int = 0,
+) -> GraphSnapshot:
+    """Synthetic listening with genre tastes and Zipf popularity (about 0.6 distinct per play).
+
+    Each user likes three genres, owns a repertoire of songs drawn by popularity within them
+    and plays from it at random times: the training period then holds ~70% of the plays.
+    """
+    rng = np.random.default_rng(seed)
+    song_genre = rng.integers(0, num_genres, num_songs)
+    pop = np.minimum(rng.zipf(1.3, num_songs).astype(float), 1000.0)
+    by_genre = [np.flatnonzero(song_genre == g) for g in range(num_genres)]
+    users, songs, ts = [], [], []
+    for u in range(num_users):
+        genres = rng.choice(num_genres, 3, replace=False)
+        share = rng.dirichlet(np.ones(3))
+        cand = np.concatenate([by_genre[g] for g in genres])
+        p = np.concatenate(
+            [pop[by_genre[g]] / pop[by_genre[g]].sum() * share[i] for i, g in enumerate(genres)]
+        )
+        size = min(max(5, int(plays_per_user / 1.6)), len(cand))
+        repertoire = rng.choice(cand, size=size, replace=False, p=p)
+        users.append(np.full(plays_per_user, u))
+        songs.append(rng.choice(repertoire, plays_per_user))
+        ts.append(np.sort(rng.integers(0, 10**9, plays_per_user)))
+    playlist_song = np.vstack(
+        [
+            np.repeat(np.arange(num_playlists), 30),
+            np.concatenate(
+                [rng.choice(by_genre[rng.integers(num_genres)], 30) for _ in range(num_playlists)]
+            ),
+        ]
+    )
+    return _snapshot(
+        np.concatenate(users),
+        np.concatenate(songs),
+        song_genre=song_genre,
+        song_artist=rng.integers(0, num_artists, num_songs),
+        artist_genre=rng.integers(0, num_genres, num_artists),
+        num_users=num_users,
+        num_genres=num_genres,
+        playlist_song=playlist_song,
+        play_ts=np.concatenate(ts),
+        seed=seed,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("SPOTIFY_ENGINE_BENCH"),
+    reason="benchmark: set SPOTIFY_ENGINE_BENCH=1 (minutes on 2 cores)",
+)
+def test_enhanced_gat_trains_under_five_minutes_on_2000_users_20000_songs():
+    snap = taste_snapshot()
+    split = temporal_split(snap)
+    train = build_train_data(snap, split.train)
+    assert 350_000 <= int(split.train.sum()) <= 450_000
+    relevant = relevant_items(snap, split, "val")
+    # 1 thread by default: on a shared 2-core machine, 2 OpenMP threads can be many times slower
+    rec = EnhancedGATRecommender(
+        num_threads=int(os.environ.get("SPOTIFY_ENGINE_BENCH_THREADS", "1"))
+    )
+    t0 = time.perf_counter()
+    info = rec.fit(train, val=(train, relevant))
+    seconds = time.perf_counter() - t0
+    print(
+        f"EnhancedGAT: {seconds:.0f}s, {info['epochs']} epochs, best val ndcg@10 "
+        f"{info['best_val_ndcg']:.4f}, {rec.num_parameters()} parameters"
+    )
+    assert seconds < 300
