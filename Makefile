@@ -53,7 +53,7 @@ neo4j-stop: venv
 	$(BIN)/spotify-engine neo4j stop
 
 bench: venv
-	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	PYTHON=$(BIN)/python bash benchmarks/run_all.sh
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -6,12 +6,16 @@ weighted evidence edges each, plus SIMILAR_TO and AFFINITY edges, twice: the sec
 replaces the first (the path every retraining takes). Prints a table and saves
 ``benchmarks/results/writeback.json``.
 
-    python benchmarks/writeback.py            # uses the configured server (NEO4J_URI or local)
+    python benchmarks/writeback.py
+
+It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``, ports
+27687/27474, started when needed) and WIPES it first; set NEO4J_URI to use another server.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -20,11 +24,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+os.environ.setdefault(
+    "SPOTIFY_ENGINE_NEO4J_HOME", str(Path.home() / ".spotify-engine" / "neo4j-bench")
+)
+os.environ.setdefault("SPOTIFY_ENGINE_BOLT_PORT", "27687")
+os.environ.setdefault("SPOTIFY_ENGINE_HTTP_PORT", "27474")
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from graphdb import Evidence, RecommendationRow, Writeback, connect, verify  # noqa: E402
+from graphdb import (  # noqa: E402
+    Evidence,
+    LocalServer,
+    RecommendationRow,
+    Writeback,
+    connect,
+    verify,
+    wipe_graph,
+)
 from ingest import Loader, SyntheticConfig, generate  # noqa: E402
 from spotify_engine.settings import get_settings  # noqa: E402
 
@@ -33,9 +50,13 @@ USERS, SONGS, ARTISTS, K, EVIDENCE = 2000, 20000, 2000, 10, 5
 
 def main() -> None:
     s = get_settings()
+    if s.uses_local_server:
+        LocalServer(s).install()
+        LocalServer(s).start()
     driver = connect(s)
     verify(driver)
     db = s.neo4j_database
+    wipe_graph(driver, db)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SyntheticConfig(
             users=USERS, songs=SONGS, artists=ARTISTS, mean_plays_per_user=20, seed=7
