@@ -97,7 +97,10 @@ def _convs_for(model: torch.nn.Module, edge_type: EdgeType) -> list[MessagePassi
 def edge_masks(model: torch.nn.Module, masks: dict[EdgeType, Tensor]) -> Iterator[None]:
     """Multiply the messages of each masked edge type, in every layer, by its mask."""
     touched: list[MessagePassing] = []
+    had_attr = hasattr(model, "explain_masks")
     try:
+        if had_attr:
+            model.explain_masks = dict(masks)
         for et, mask in masks.items():
             for conv in _convs_for(model, et):
                 conv.explain = True
@@ -107,6 +110,8 @@ def edge_masks(model: torch.nn.Module, masks: dict[EdgeType, Tensor]) -> Iterato
                 touched.append(conv)
         yield
     finally:
+        if had_attr:
+            model.explain_masks = None
         for conv in touched:
             conv.explain = False
             conv._edge_mask = None
@@ -230,9 +235,11 @@ class GradientExplainer:
             return eids, src[eids]
 
         kinds = list(self.types)
-        played_ki = kinds.index(("song", "listened_by", "user")) if (
-            ("song", "listened_by", "user") in kinds
-        ) else -1
+        played_ki = (
+            kinds.index(("song", "listened_by", "user"))
+            if (("song", "listened_by", "user") in kinds)
+            else -1
+        )
         out: list[list[PairExplanation]] = []
         empty = np.zeros(0, dtype=np.int64)
         for row in range(n):

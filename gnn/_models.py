@@ -462,6 +462,8 @@ class EnhancedGAT(RecModel):
         self.dropout, self.layer_scale_init = dropout, layer_scale
         self.activation, self.prenorm = activation, prenorm
         self.lightgcn_path = lightgcn_path
+        # Set by ``gnn._explain.edge_masks`` while explaining: edge type -> mask [E].
+        self.explain_masks: dict[EdgeType, Tensor] | None = None
         self._adj_cache: tuple[weakref.ref[Tensor], Tensor] | None = None
         types = ALL_EDGE_TYPES if edge_types is None else tuple(edge_types)
         self.edge_types = tuple(
@@ -584,11 +586,26 @@ class EnhancedGAT(RecModel):
         if self.lightgcn_path:
             h = dict(h)
             x = torch.cat([h0["user"], h0["song"]])
-            adj = self._adjacency(data)
             acc = torch.zeros_like(x)
-            for _ in range(self.num_layers):
-                x = adj @ x
-                acc = acc + x
+            masks = self.explain_masks
+            if masks and (LISTENED in masks or LISTENED_BY in masks):
+                # Explanation mode: the same propagation, edge by edge, with each message
+                # scaled by its mask entry so that gradients reach the user-song edges.
+                edge_index, nu_, ns_ = bipartite_edge_index(data)
+                e = _edge_index(data, LISTENED).size(1)
+                ones = torch.ones(e)
+                mask = torch.cat([masks.get(LISTENED, ones), masks.get(LISTENED_BY, ones)])
+                src, dst = edge_index
+                deg = torch.bincount(dst, minlength=nu_ + ns_).clamp(min=1).float()
+                w = (deg[src].rsqrt() * deg[dst].rsqrt() * mask).unsqueeze(-1)
+                for _ in range(self.num_layers):
+                    x = torch.zeros_like(x).index_add(0, dst, x[src] * w)
+                    acc = acc + x
+            else:
+                adj = self._adjacency(data)
+                for _ in range(self.num_layers):
+                    x = adj @ x
+                    acc = acc + x
             nu = h0["user"].size(0)
             k = self.num_layers + 1
             h["user"], h["song"] = (h["user"] + acc[:nu]) / k, (h["song"] + acc[nu:]) / k

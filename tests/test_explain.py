@@ -139,3 +139,15 @@ def test_gnn_exported_names() -> None:
     for name in gnn.__all__:
         assert getattr(gnn, name) is not None
     assert {"EnhancedGAT", "export_snapshot", "GradientExplainer", "evaluate"} <= set(gnn.__all__)
+
+
+def test_masks_of_ones_change_nothing(setup: tuple) -> None:
+    """The explanation path (edge-wise propagation with masks) computes the served scores."""
+    model, data = setup
+    assert model.lightgcn_path, "the readout under test includes the LightGCN path"
+    ones = {
+        et: torch.ones(data.hetero[et].edge_index.size(1))
+        for et in (("user", "listened", "song"), ("song", "listened_by", "user"))
+    }
+    for u, i in ((0, 3), (5, 7), (9, 20)):
+        assert _score(model, data, u, i, ones) == pytest.approx(_score(model, data, u, i), rel=1e-5)
