@@ -279,7 +279,8 @@ def _names(snap: GraphSnapshot) -> dict[str, np.ndarray]:
         "artist": pick(snap.artist_names, snap.artist_ids),
         "genre": pick(snap.genre_names, snap.genre_ids),
         "user": snap.user_ids,
-        "playlist": snap.playlist_ids,
+        # Playlist names are not exported; the sentence leaves them out (the edge keeps the id).
+        "playlist": np.full(snap.num_playlists, "", dtype=object),
     }
 
 

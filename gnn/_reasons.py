@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class NamedEvidence:
-    """Evidence with display names: ``artist`` is the artist of a played song, if known."""
+    """Evidence with display names: ``artist`` is the artist of a played song, if known.
+
+    An empty ``name`` (a playlist exported without its name) is kept out of the sentence."""
 
     kind: str
     name: str
@@ -29,6 +31,7 @@ def _join(names: Sequence[str]) -> str:
 
 def reason_text(evidence: Sequence[NamedEvidence], *, song_artist: str | None = None) -> str:
     """E.g. 'Because you played “X” and “Y” by Z, and you listen to a lot of Indie Rock.'"""
+    evidence = [e for e in evidence if e.name or e.kind != "playlist"]
     if not evidence:
         return "Popular with listeners like you."
     clauses: list[tuple[float, str]] = []
@@ -59,9 +62,10 @@ def reason_text(evidence: Sequence[NamedEvidence], *, song_artist: str | None = 
         users = [e.name for e in by_kind["similar_user"][:2]]
         who = " and ".join(users)
         clauses.append((weight("similar_user"), f"listeners with similar taste ({who}) play it"))
-    if "playlist" in by_kind:
+    named_playlists = [e for e in by_kind.get("playlist", []) if e.name]
+    if named_playlists:
         clauses.append(
-            (weight("playlist"), f"it is on playlists like {_join([by_kind['playlist'][0].name])}")
+            (weight("playlist"), f"it is on playlists like {_join([named_playlists[0].name])}")
         )
     clauses.sort(key=lambda c: -c[0])
     parts = [c[1] for c in clauses[:3]]
