@@ -341,7 +341,7 @@ def deletion_fidelity(
         e = e if e is not None else model.embed(data)
         s = float((e["user"][u] * e["song"][i]).sum())
         b = model.bias(data, torch.as_tensor([i]))
-        return s + (float(b[0]) if b is not None else 0.0)
+        return s + (float(b[0].detach()) if b is not None else 0.0)
 
     for n, (u, i, explained) in enumerate(pairs):
         m = observed.matrix
