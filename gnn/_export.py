@@ -65,23 +65,14 @@ import numpy as np
 
 from gnn._snapshot import GraphSnapshot
 from graphdb import get_registry, graph_errors
+from ingest._tables import AUDIO_FEATURES
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 
 #: Song properties exported as static content features, in column order.
-SONG_FEATURES: tuple[str, ...] = (
-    "duration_ms",
-    "danceability",
-    "energy",
-    "valence",
-    "tempo",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "loudness",
-)
+SONG_FEATURES: tuple[str, ...] = ("duration_ms", *AUDIO_FEATURES)
 
 SNAPSHOT_FORMAT = 1
 _ARRAYS_FILE = "snapshot.npz"
