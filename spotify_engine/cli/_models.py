@@ -88,6 +88,8 @@ def metrics_table(
             v = r.get(c)
             if v is None:
                 cells.append("-")
+            elif c == "parameters":
+                cells.append(f"{int(v):,}")
             elif isinstance(v, float):
                 cells.append(f"{v:.1f}" if c.endswith("seconds") else f"{v:.4f}")
             else:
