@@ -131,6 +131,18 @@ class RecModel(nn.Module, abc.ABC):
     def id_embedding(self, node_type: str, index: Tensor) -> Tensor:
         """Layer-0 ID embeddings of global node indices (what L2 regularisation acts on)."""
 
+    _adj_cache: tuple[weakref.ref[Tensor], Tensor] | None = None
+
+    def _adjacency(self, data: HeteroData) -> Tensor:
+        """Symmetrically normalised user-song adjacency (sparse CSR, cached per edge tensor)."""
+        key = _edge_index(data, LISTENED)
+        if self._adj_cache is not None and self._adj_cache[0]() is key:
+            return self._adj_cache[1]
+        edge_index, num_users, num_songs = bipartite_edge_index(data)
+        adj = normalized_adjacency(edge_index, num_users + num_songs)
+        self._adj_cache = (weakref.ref(key), adj)
+        return adj
+
     def bias(self, data: HeteroData, songs: Tensor | None = None) -> Tensor | None:
         """Song bias for local song indices ``songs`` of ``data`` (all songs if ``None``)."""
         if self.song_bias is None:
@@ -200,7 +212,7 @@ class LightGCNModel(RecModel):
         self.embedding_dim, self.num_layers = embedding_dim, num_layers
         self.lightgcn = LightGCN(num_users + num_songs, embedding_dim, num_layers, normalize=False)
         self.song_bias = None
-        self._adj_cache: tuple[weakref.ref[Tensor], Tensor] | None = None
+        self._adj_cache = None
 
     def reset_parameters(self) -> None:
         self.lightgcn.reset_parameters()
@@ -208,16 +220,6 @@ class LightGCNModel(RecModel):
     def id_embedding(self, node_type: str, index: Tensor) -> Tensor:
         offset = {"user": 0, "song": self.num_users}[node_type]
         return self.lightgcn.embedding(index + offset)
-
-    def _adjacency(self, data: HeteroData) -> Tensor:
-        """Symmetrically normalised user-song adjacency (sparse CSR, cached per edge tensor)."""
-        key = _edge_index(data, LISTENED)
-        if self._adj_cache is not None and self._adj_cache[0]() is key:
-            return self._adj_cache[1]
-        edge_index, num_users, num_songs = bipartite_edge_index(data)
-        adj = normalized_adjacency(edge_index, num_users + num_songs)
-        self._adj_cache = (weakref.ref(key), adj)
-        return adj
 
     def embed(self, data: HeteroData) -> dict[str, Tensor]:
         num_users = _num_nodes(data, "user")
@@ -464,7 +466,7 @@ class EnhancedGAT(RecModel):
         self.lightgcn_path = lightgcn_path
         # Set by ``gnn._explain.edge_masks`` while explaining: edge type -> mask [E].
         self.explain_masks: dict[EdgeType, Tensor] | None = None
-        self._adj_cache: tuple[weakref.ref[Tensor], Tensor] | None = None
+        self._adj_cache = None
         types = ALL_EDGE_TYPES if edge_types is None else tuple(edge_types)
         self.edge_types = tuple(
             et for et in types if et[0] in self.num_nodes and et[2] in self.num_nodes
@@ -610,15 +612,6 @@ class EnhancedGAT(RecModel):
             k = self.num_layers + 1
             h["user"], h["song"] = (h["user"] + acc[:nu]) / k, (h["song"] + acc[nu:]) / k
         return h
-
-    def _adjacency(self, data: HeteroData) -> Tensor:
-        key = _edge_index(data, LISTENED)
-        if self._adj_cache is not None and self._adj_cache[0]() is key:
-            return self._adj_cache[1]
-        edge_index, num_users, num_songs = bipartite_edge_index(data)
-        adj = normalized_adjacency(edge_index, num_users + num_songs)
-        self._adj_cache = (weakref.ref(key), adj)
-        return adj
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{nt}={n}" for nt, n in self.num_nodes.items())

@@ -27,10 +27,10 @@ from gnn._explain import (
     supports_explanations,
 )
 from gnn._export import load_snapshot, save_snapshot
-from gnn._harness import _PeakRSS, evaluate
+from gnn._harness import compare, evaluate
 from gnn._plots import plot_training_curves
 from gnn._reasons import NamedEvidence, reason_text
-from gnn._recommender import Recommender
+from gnn._recommender import ModelError, Recommender
 from gnn._registry import RunInfo, load_checkpoint, new_run_id, save_run, set_active
 from gnn._snapshot import GraphSnapshot
 from gnn._train import (
@@ -179,35 +179,36 @@ def train_model(
 
 
 def load_trained(run: RunInfo) -> tuple[Recommender, GraphSnapshot]:
-    """Rebuild a run's recommender from its checkpoint and its training snapshot."""
-    snap = load_snapshot(run.path / SNAPSHOT_FILE)
-    name = run.config.get("registry_name", run.model)
-    gnn_cfg = run.config.get("gnn")
-    rec = make_recommender(name, **({} if not gnn_cfg else {}))
+    """Rebuild a run's recommender from its checkpoint and its training snapshot.
+
+    Runs recorded by ``train_model`` carry their snapshot; runs that only record a comparison
+    (``models compare``) do not, and cannot be served.
+    """
+    path = run.path / SNAPSHOT_FILE
+    if not path.exists():
+        raise ModelError(
+            f"run {run.run_id} has no training snapshot, so it cannot be rebuilt",
+            hint="train a servable run with: spotify-engine train",
+        )
+    snap = load_snapshot(path)
+    exp = prepare(
+        snap, test_frac=run.config.get("test_frac", 0.2), val_frac=run.config.get("val_frac", 0.1)
+    )
+    rec = make_recommender(run.config.get("registry_name", run.model))
     if isinstance(rec, _GNNRecommender):
-        if gnn_cfg:
-            fields = GNNConfig.__dataclass_fields__
-            cfg = {
+        gnn_cfg = run.config.get("gnn") or {}
+        fields = GNNConfig.__dataclass_fields__
+        rec.config = GNNConfig(
+            **{
                 k: (tuple(v) if isinstance(v, list) else v)
                 for k, v in gnn_cfg.items()
                 if k in fields
             }
-            rec.config = GNNConfig(**cfg)
-        exp = prepare(
-            snap,
-            test_frac=run.config.get("test_frac", 0.2),
-            val_frac=run.config.get("val_frac", 0.1),
         )
         rec.model = rec.build_model(exp.train)
-        state = load_checkpoint(run)
-        rec.model.load_state_dict(state)
+        rec.model.load_state_dict(load_checkpoint(run))
         rec.model.eval()
     else:
-        exp = prepare(
-            snap,
-            test_frac=run.config.get("test_frac", 0.2),
-            val_frac=run.config.get("val_frac", 0.1),
-        )
         rec.fit(exp.train, val=(exp.train, exp.val_relevant))
     return rec, snap
 
@@ -221,45 +222,24 @@ def compare_models(
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Every model through the same harness: fit on train, early-stop on val, rank test."""
-    rows = []
-    entries: list[tuple[str, Recommender | None]] = [(n, None) for n in names]
+    """Every model through the harness's :func:`gnn._harness.compare`, one at a time (for
+    progress), on the experiment's split; the oracle last, never recorded as a run."""
+    entries: list[tuple[str, Recommender]] = [
+        (n, make_recommender(n, **(overrides or {}).get(n, {}))) for n in names
+    ]
     if oracle is not None:
         entries.append(("oracle", oracle))
-    for name, model in entries:
+    frames = []
+    for label, model in entries:
         if progress:
-            progress(name)
-        with _PeakRSS() as mem:
-            if model is None and runs_root is not None:
-                res = train_model(
-                    exp,
-                    name,
-                    runs_root=runs_root,
-                    overrides=(overrides or {}).get(name),
-                    activate=False,
-                )
-                metrics, secs, params = res.metrics, res.seconds, res.recommender.num_parameters()
-            elif model is None:
-                rec = make_recommender(name, **(overrides or {}).get(name, {}))
-                t0 = time.perf_counter()
-                rec.fit(exp.train, val=(exp.train, exp.val_relevant))
-                secs = time.perf_counter() - t0
-                metrics = evaluate(rec, exp.snap, exp.split, "test")
-                params = rec.num_parameters()
-            else:
-                model.fit(exp.train)
-                secs, params = 0.0, 0
-                metrics = evaluate(model, exp.snap, exp.split, "test")
-        rows.append(
-            {
-                "model": name,
-                **metrics,
-                "train_seconds": secs,
-                "parameters": params,
-                "peak_rss_mb": mem.peak / 2**20,
-            }
+            progress(label)
+        root = runs_root if label != "oracle" else None
+        frames.append(
+            compare({label: model}, exp.snap, exp.split, registry_root=root, config=exp.config)
         )
-    df = pd.DataFrame(rows).set_index("model")
+    df = pd.concat(frames).rename(
+        columns={"fit_seconds": "train_seconds", "num_parameters": "parameters"}
+    )
     if "oracle" in df.index:
         df["ndcg@10_of_oracle"] = df["ndcg@10"] / df.loc["oracle", "ndcg@10"]
     return df

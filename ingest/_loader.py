@@ -138,7 +138,9 @@ class Loader:
         self.reg = get_registry()
 
     # -- helpers ---------------------------------------------------------------------------
-    def _write(self, name: str, rows: list[dict[str, Any]], phase: str) -> int:
+    def _write(
+        self, name: str, rows: list[dict[str, Any]], phase: str, size: int | None = None
+    ) -> int:
         total = len(rows)
         done = 0
         text = self.reg.text(name)
@@ -148,7 +150,7 @@ class Loader:
             tx.run(text, rows=rows).consume()
 
         with graph_errors(), self.driver.session(database=self.database) as session:
-            for chunk in _chunks(rows, self.batch_size):
+            for chunk in _chunks(rows, size or self.batch_size):
                 session.execute_write(work, chunk)
                 done += len(chunk)
                 self.progress(phase, done, total)
@@ -420,12 +422,7 @@ class Loader:
         per = max(
             1, self.batch_size // max(1, int(np.mean([len(r["songs"]) for r in rows] or [1])))
         )
-        saved = self.batch_size
-        self.batch_size = per
-        try:
-            self._write("ingest/replace_playlists", rows, "playlists")
-        finally:
-            self.batch_size = saved
+        self._write("ingest/replace_playlists", rows, "playlists", size=per)
         result.rows["playlists"] = len(rows)
         result.rows["playlist_tracks"] = len(tracks)
         result.relationships += len(tracks) + sum(1 for r in rows if r["user_id"])
