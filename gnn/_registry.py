@@ -3,7 +3,8 @@
 Layout under the run root (default ``./runs``)::
 
     runs/
-      ACTIVE                                  run id of the model the API serves
+      ACTIVE                                  run id of the user-recommendation model the API serves
+      ACTIVE-session, ACTIVE-playlist         the same for the next-song and playlist tasks
       20261126-153000-enhancedgat-1a2b3c/
         config.json                           hyper-parameters and split settings
         metrics.json                          evaluation metrics
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "RunInfo",
     "RunNotFoundError",
+    "TASKS",
     "compare_table",
     "get_active",
     "list_runs",
@@ -52,6 +54,8 @@ __all__ = [
 
 DEFAULT_ROOT = Path("runs")
 ACTIVE_FILE = "ACTIVE"
+#: The recommendation tasks a run can serve; each has its own active pointer.
+TASKS = ("user", "session", "playlist")
 _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9_]+-[0-9a-f]{6}$")
 
 
@@ -75,6 +79,8 @@ class RunInfo:
         config: contents of ``config.json``.
         metrics: contents of ``metrics.json``.
         fit_info: what ``fit`` returned (epochs, curves...).
+        task: ``user`` (recommendations for a user), ``session`` (next song) or ``playlist``
+            (playlist continuation).
     """
 
     run_id: str
@@ -88,6 +94,17 @@ class RunInfo:
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     fit_info: dict[str, Any] = field(default_factory=dict)
+    task: str = "user"
+
+
+def _check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)} (got {task!r})")
+    return task
+
+
+def _active_file(task: str) -> str:
+    return ACTIVE_FILE if _check_task(task) == "user" else f"{ACTIVE_FILE}-{task}"
 
 
 def _slug(name: str) -> str:
@@ -151,6 +168,7 @@ def save_run(
     fit_info: dict[str, Any] | None = None,
     checkpoint: bool | None = None,
     run_id: str | None = None,
+    task: str = "user",
 ) -> RunInfo:
     """Record a fitted model as a new run.
 
@@ -163,7 +181,9 @@ def save_run(
         checkpoint: None (default) saves torch models' ``state_dict`` and nothing for others;
             True also pickles non-torch models; False saves nothing.
         run_id: explicit id (default :func:`new_run_id`).
+        task: which task the model serves (one of :data:`TASKS`).
     """
+    _check_task(task)
     root = Path(root)
     name = str(getattr(model, "name", type(model).__name__.lower()))
     run_id = _check_run_id(run_id) if run_id is not None else new_run_id(name)
@@ -183,6 +203,7 @@ def save_run(
         config=dict(config or {}),
         metrics=dict(metrics or {}),
         fit_info=dict(fit_info or {}),
+        task=task,
     )
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_id}-", dir=root))
     try:
@@ -239,6 +260,7 @@ def load_run(root: str | os.PathLike[str], run_id: str) -> RunInfo:
         config=config,
         metrics=metrics,
         fit_info=meta.get("fit_info") or {},
+        task=meta.get("task") or "user",
     )
 
 
@@ -274,19 +296,24 @@ def list_runs(root: str | os.PathLike[str] = DEFAULT_ROOT) -> list[RunInfo]:
     return sorted(runs, key=lambda r: (r.created_at, r.run_id))
 
 
-def set_active(root: str | os.PathLike[str], run_id: str) -> None:
-    """Point ``root/ACTIVE`` at an existing run (atomic replace)."""
-    load_run(root, run_id)
+def set_active(root: str | os.PathLike[str], run_id: str, *, task: str | None = None) -> None:
+    """Point the active file of the run's task (``root/ACTIVE`` for ``user``) at a run.
+
+    The replace is atomic. ``task``, when given, must match the run's own task.
+    """
+    info = load_run(root, run_id)
+    if task is not None and _check_task(task) != info.task:
+        raise ValueError(f"run {run_id} serves the {info.task} task, not {task}")
     root = Path(root)
     fd, tmp = tempfile.mkstemp(prefix=".ACTIVE-", dir=root)
     with os.fdopen(fd, "w") as fh:
         fh.write(run_id + "\n")
-    os.replace(tmp, root / ACTIVE_FILE)
+    os.replace(tmp, root / _active_file(info.task))
 
 
-def get_active(root: str | os.PathLike[str] = DEFAULT_ROOT) -> str | None:
-    """The active run id, or None if none is set."""
-    path = Path(root) / ACTIVE_FILE
+def get_active(root: str | os.PathLike[str] = DEFAULT_ROOT, *, task: str = "user") -> str | None:
+    """The active run id for a task, or None if none is set."""
+    path = Path(root) / _active_file(task)
     if not path.is_file():
         return None
     run_id = path.read_text().strip()
@@ -295,22 +322,24 @@ def get_active(root: str | os.PathLike[str] = DEFAULT_ROOT) -> str | None:
 
 def compare_table(root: str | os.PathLike[str] = DEFAULT_ROOT) -> pd.DataFrame:
     """One row per run (indexed by run id): model, snapshot, size, time, active, metrics."""
-    active = get_active(root)
+    active = {get_active(root, task=t) for t in TASKS} - {None}
     rows = [
         {
             "run_id": r.run_id,
+            "task": r.task,
             "model": r.model,
             "created_at": r.created_at,
             "snapshot_id": r.snapshot_id,
             "num_parameters": r.num_parameters,
             "train_seconds": r.train_seconds,
-            "active": r.run_id == active,
+            "active": r.run_id in active,
             **{k: v for k, v in r.metrics.items() if isinstance(v, int | float | None)},
         }
         for r in list_runs(root)
     ]
     columns = [
         "run_id",
+        "task",
         "model",
         "created_at",
         "snapshot_id",

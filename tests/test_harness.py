@@ -162,6 +162,26 @@ def test_registry_round_trip(tmp_path):
     assert get_active(root) == info.run_id
 
 
+def test_each_task_has_its_own_active_run(tmp_path):
+    root = tmp_path / "runs"
+    user_run = save_run(_TorchModel(), root=root)
+    session_run = save_run(_TorchModel(), root=root, task="session")
+    assert load_run(root, session_run.run_id).task == "session"
+    assert load_run(root, user_run.run_id).task == "user"
+    set_active(root, user_run.run_id)
+    set_active(root, session_run.run_id, task="session")
+    assert get_active(root) == user_run.run_id
+    assert get_active(root, task="session") == session_run.run_id
+    assert get_active(root, task="playlist") is None
+    with pytest.raises(ValueError, match="serves the session task"):
+        set_active(root, session_run.run_id, task="playlist")
+    with pytest.raises(ValueError, match="task must be one of"):
+        save_run(_TorchModel(), root=root, task="radio")
+    table = compare_table(root)
+    assert table.loc[session_run.run_id, "task"] == "session"
+    assert table["active"].all()
+
+
 def test_new_run_id_format():
     from datetime import UTC, datetime
 
