@@ -458,3 +458,48 @@ def explanation_quality(
             / snap.num_genres,
         }
     return out
+
+
+def user_attention(
+    rec: _GNNRecommender, observed: TrainData, user: int, *, top: int = 15
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """The attention a user's node pays to the songs it listened to, per layer and head.
+
+    Runs one forward pass over ``observed`` and reads the model's ``last_attention`` for
+    ``(song, listened_by, user)`` edges into ``user``. Rows are the ``top`` songs by mean
+    attention (labelled with their names), columns ``L1 h1`` ... ``Ln hH``.
+
+    Raises:
+        ValueError: the model keeps no attention for that edge type, or the user has no plays.
+    """
+    model = rec.model
+    if model is None:
+        raise ValueError(f"{rec.name} is not fitted")
+    et = ("song", "listened_by", "user")
+    model.eval()
+    with torch.no_grad():
+        model.embed(observed.hetero)
+    layers = [att[et] for att in getattr(model, "last_attention", []) if et in att]
+    if not layers:
+        raise ValueError(f"{rec.name} keeps no attention weights for {et}")
+    per_layer = []
+    songs: np.ndarray | None = None
+    for ei, alpha in layers:
+        sel = (ei[1] == user).nonzero().view(-1)
+        order = torch.argsort(ei[0][sel], stable=True)
+        sel = sel[order]
+        src = ei[0][sel].numpy()
+        if songs is None:
+            songs = src
+        elif not np.array_equal(songs, src):
+            raise ValueError("attention edges differ between layers")
+        per_layer.append(alpha[sel].numpy())
+    if songs is None or len(songs) == 0:
+        raise ValueError(f"user index {user} has no listened songs in this view")
+    matrix = np.concatenate(per_layer, axis=1)
+    best = np.argsort(-matrix.mean(axis=1), kind="stable")[:top]
+    names = _names(observed.snapshot)["song"]
+    rows = [str(names[songs[i]])[:40] for i in best]
+    heads = per_layer[0].shape[1]
+    cols = [f"L{layer + 1} h{h + 1}" for layer in range(len(per_layer)) for h in range(heads)]
+    return matrix[best], rows, cols

@@ -193,6 +193,14 @@ def demo(
             )
             first_song = recs[0]["song_id"] if recs else None
 
+        # 6. Pictures, under the run folder
+        t0 = time.perf_counter()
+        with console.status("Drawing the pictures (profile, explanation graph, attention) ..."):
+            pictures = _pictures(driver, db, res, exp, examples, first_song)
+        step("pictures", t0)
+        for what, path in pictures.items():
+            console.print(f"picture: {what:<12} {path}", highlight=False, soft_wrap=True)
+
     timings["total"] = time.perf_counter() - t_start
     run_dir = res.run.path
     guide = (
@@ -211,10 +219,37 @@ def demo(
             f"               then in Browser :play http://localhost:8765/guide.html\n"
             f"Explain        spotify-engine explain --user {examples[0] if examples else 'U00001'}"
             f" --song {first_song or 'S000001'}\n"
-            f"Run folder     {run_dir} (metrics.json, training_curves.png, model.pt)\n"
+            f"Run folder     {run_dir} (metrics.json, model.pt, *.png, profile/)\n"
             f"Data folder    {data_dir} (tables, truth.json, quarantine, report)\n"
             f"Stop           make demo-stop\n"
             f"Time           " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()),
             title="spotify-engine demo: done",
         )
     )
+
+
+def _pictures(
+    driver: Any, db: str, res: Any, exp: Any, examples: list[str], first_song: str | None
+) -> dict[str, Path]:
+    """Data profile plots, the first example's explanation graph and attention heat-map."""
+    from gnn._pipeline import user_attention
+    from gnn._plots import plot_attention_heatmap
+    from ingest import profile_graph
+    from spotify_engine.cli._models import explanation_png, why_recommended
+
+    run_dir = res.run.path
+    out: dict[str, Path] = {"curves": run_dir / "training_curves.png"}
+    profile = profile_graph(driver, db, run_dir / "profile")
+    out.update({f"profile {k}": v for k, v in profile.plots.items()})
+    if examples and first_song:
+        record = why_recommended(driver, db, examples[0], first_song)
+        out["explanation"] = explanation_png(record, examples[0], run_dir / "explanation.png")
+        matrix, rows, cols = user_attention(res.recommender, exp.full(), 0)
+        out["attention"] = plot_attention_heatmap(
+            matrix,
+            rows,
+            cols,
+            run_dir / "attention.png",
+            title=f"Attention of user {examples[0]} over the songs it played (top {len(rows)})",
+        )
+    return out

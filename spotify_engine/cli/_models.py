@@ -460,27 +460,55 @@ def recommend(
     console.print(table)
 
 
-def explain(
-    user: Annotated[str, typer.Option(help="User id.")],
-    song: Annotated[str, typer.Option(help="Song id.")],
-) -> None:
-    """Why a song was recommended to a user: the weighted evidence in the graph."""
+def why_recommended(driver: Any, database: str, user: str, song: str) -> Any:
+    """The written-back recommendation of ``song`` to ``user`` with its evidence, from Neo4j."""
     from graphdb import get_registry
 
-    s = settings()
-    with open_driver(s) as driver:
-        records, _, _ = driver.execute_query(
-            get_registry().query("explain/why_recommended"),
-            user_id=user,
-            song_id=song,
-            database_=s.neo4j_database,
-        )
+    records, _, _ = driver.execute_query(
+        get_registry().query("explain/why_recommended"),
+        user_id=user,
+        song_id=song,
+        database_=database,
+    )
     if not records:
         raise NotFound(
             f"song {song!r} was not recommended to user {user!r}",
             hint=f"see spotify-engine recommend --user {user}",
         )
-    r = records[0]
+    return records[0]
+
+
+def explanation_png(record: Any, user: str, path: Path) -> Path:
+    """Draw one written-back explanation (user -> evidence -> song) as a PNG."""
+    from gnn._plots import plot_explanation_graph
+
+    evidence = [
+        (e["kind"], f"{e['label']}: {str(e['name'])[:28]}", float(e["weight"]))
+        for e in record["evidence"]
+    ]
+    if not evidence:
+        raise NotFound(f"the recommendation of {record['song']!r} to {user!r} has no evidence")
+    return plot_explanation_graph(
+        f"User {user}",
+        f"{str(record['song'])[:30]}\n(rank {record['rank']})",
+        evidence,
+        path,
+        title=f"Why {record['song']!r} for {user} ({record['model']}, weights from the graph)",
+    )
+
+
+def explain(
+    user: Annotated[str, typer.Option(help="User id.")],
+    song: Annotated[str, typer.Option(help="Song id.")],
+    png: Annotated[
+        Path | None,
+        typer.Option(help="Also draw the explanation graph (user -> evidence -> song) here."),
+    ] = None,
+) -> None:
+    """Why a song was recommended to a user: the weighted evidence in the graph."""
+    s = settings()
+    with open_driver(s) as driver:
+        r = why_recommended(driver, s.neo4j_database, user, song)
     console.print(
         f"[bold]{r['song']}[/] for {user}: rank {r['rank']}, score {r['score']:.3f} ({r['model']}, run {r['run_id']})"
     )
@@ -491,3 +519,5 @@ def explain(
     for e in r["evidence"]:
         table.add_row(e["kind"], f"{e['label']} {e['name']}", f"{e['weight']:.3f}")
     console.print(table)
+    if png is not None:
+        console.print(f"explanation graph: {explanation_png(r, user, png)}")
