@@ -200,3 +200,36 @@ def test_plot_training_curves_writes_png(tmp_path):
         plot_training_curves({}, tmp_path / "x.png")
     with pytest.raises(ValueError, match="val"):
         plot_training_curves({"val": [float("nan")]}, tmp_path / "x.png")
+
+
+def test_models_list_shows_each_tasks_active_run(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from spotify_engine.cli import app
+    from spotify_engine.settings import get_settings
+
+    root = tmp_path / "runs"
+    user_run = save_run(_TorchModel(), root=root, metrics={"ndcg@10": 0.25})
+    session_run = save_run(_TorchModel(), root=root, task="session", metrics={"mrr@20": 0.125})
+    old = save_run(_TorchModel(), root=root, task="session")
+    set_active(root, user_run.run_id)
+    set_active(root, session_run.run_id)
+    monkeypatch.setenv("SPOTIFY_ENGINE_RUNS_DIR", str(root))
+    get_settings.cache_clear()
+    try:
+        out = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    cells = {
+        c[0]: c
+        for c in (
+            [x.strip() for x in ln.strip().strip("│").split("│")] for ln in out.output.splitlines()
+        )
+        if c and "tinygnn" in c[0]
+    }
+    assert cells[user_run.run_id][1:3] == ["user", "TinyGNN"]
+    assert cells[user_run.run_id][-2:] == ["ndcg@10 0.2500", "*"]
+    assert cells[session_run.run_id][1] == "session"
+    assert cells[session_run.run_id][-2:] == ["mrr@20 0.1250", "*"]
+    assert cells[old.run_id][-2:] == ["-", ""]

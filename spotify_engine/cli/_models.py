@@ -338,38 +338,57 @@ def report_explanations(quality: dict[str, Any]) -> None:
         )
 
 
+#: The headline metrics shown by ``models list``, per task, first found wins.
+HEADLINE = {
+    "user": ("ndcg@10", "recall@10"),
+    "session": ("mrr@20", "hit_rate@20", "mrr@10", "hit_rate@10"),
+    "playlist": ("r_precision", "ndcg", "recall@500"),
+}
+
+
+def _headline(task: str, metrics: dict[str, Any]) -> str:
+    shown = []
+    for key in HEADLINE.get(task, ()):
+        value = metrics.get(key)
+        if isinstance(value, int | float):
+            shown.append(f"{key} {value:.4f}")
+        if len(shown) == 2:
+            break
+    return ", ".join(shown) or "-"
+
+
 @models_app.command("list")
 def list_models() -> None:
-    """Runs in the registry, newest first."""
-    from gnn._registry import get_active, list_runs
+    """Runs in the registry, oldest first; * marks the active run of each task."""
+    from gnn._registry import TASKS, get_active, list_runs
 
     root = Path(settings().runs_dir)
-    active = get_active(root)
+    active = {get_active(root, task=t) for t in TASKS}
     table = Table(title=f"Runs in {root}")
-    for c in ("run", "model", "created", "params", "train s", "ndcg@10", "recall@10", "active"):
+    for c in ("run", "task", "model", "created", "params", "train s", "test metrics", "active"):
         table.add_column(c)
     for r in list_runs(root):
         table.add_row(
             r.run_id,
+            r.task,
             r.model,
             r.created_at[:19],
             f"{r.num_parameters:,}",
             f"{r.train_seconds:.1f}" if r.train_seconds else "-",
-            f"{r.metrics.get('ndcg@10', float('nan')):.4f}",
-            f"{r.metrics.get('recall@10', float('nan')):.4f}",
-            "*" if r.run_id == active else "",
+            _headline(r.task, r.metrics),
+            "*" if r.run_id in active else "",
         )
     console.print(table)
 
 
 @models_app.command("activate")
 def activate(run: Annotated[str, typer.Argument(help="Run id to serve.")]) -> None:
-    """Make a run the active one (served by the API)."""
+    """Make a run the active one of its task (served by the API)."""
     from gnn._registry import set_active
 
     info = _run_or_active(run)
     set_active(Path(settings().runs_dir), info.run_id)
-    console.print(f"active run: {info.run_id}")
+    console.print(f"active {info.task} run: {info.run_id}")
 
 
 @models_app.command("compare")
