@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     torch_threads: int = Field(default=2, ge=1, le=256)
     guide_host: str = "localhost"
     guide_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Where the demo gets Neo4j when NEO4J_URI is unset: Docker if it answers, else local.
+    neo4j_backend: Literal["auto", "local", "docker"] = "auto"
 
     @field_validator("neo4j_password")
     @classmethod

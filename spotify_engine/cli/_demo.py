@@ -17,10 +17,22 @@ from rich.panel import Panel
 from rich.table import Table
 
 from graphdb import LocalServer, apply_schema, get_registry, graph_stats, wipe_graph
+from graphdb._docker import ComposeNeo4j, docker_available
 from spotify_engine.cli._common import console, open_driver, settings
 from spotify_engine.errors import ConfigError
+from spotify_engine.settings import Settings
 
 BASELINES = ("popularity", "itemknn", "ease", "lightgcn")
+
+
+def neo4j_backend(s: Settings) -> str:
+    """``external`` (NEO4J_URI set), ``docker`` (asked for, or auto and Docker answers) or
+    ``local`` (the server assembled from Maven Central)."""
+    if not s.uses_local_server:
+        return "external"
+    if s.neo4j_backend == "docker" or (s.neo4j_backend == "auto" and docker_available()):
+        return "docker"
+    return "local"
 
 
 def demo(
@@ -44,12 +56,12 @@ def demo(
 
     _quiet_torch()
     s = settings()
-    server = LocalServer(s) if s.uses_local_server else None
+    backend = neo4j_backend(s)
+    server = LocalServer(s) if backend == "local" else None
+    compose = ComposeNeo4j(s) if backend == "docker" else None
     if stop:
-        if server is not None and server.stop():
-            console.print("Neo4j stopped")
-        else:
-            console.print("nothing to stop")
+        stopped = (server is not None and server.stop()) or (compose is not None and compose.stop())
+        console.print(f"Neo4j stopped ({backend})" if stopped else "nothing to stop")
         return
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -66,6 +78,11 @@ def demo(
             server.install()
         with console.status("Starting Neo4j ..."):
             server.start()
+    elif compose is not None:
+        with console.status("Starting Neo4j 5.26 in Docker (docker compose up neo4j) ..."):
+            compose.up()
+        s = compose.connection_settings()
+    console.print(f"Neo4j: {backend} at {s.uri}")
     step("neo4j", t0)
 
     config = SyntheticConfig(users=users, songs=songs, artists=artists, seed=seed)
@@ -78,7 +95,7 @@ def demo(
         # 2. Data: generate (deterministic) and load; a re-run finds the batch applied.
         existing = graph_stats(driver, db)
         if fresh:
-            if not s.uses_local_server:
+            if backend == "external":
                 raise ConfigError(
                     "--fresh wipes the database; it is only allowed on the local demo server",
                     hint="unset NEO4J_URI, or wipe your database yourself",
@@ -209,9 +226,11 @@ def demo(
         if examples
         else "spotify-engine browser guide"
     )
-    where = (
-        f"password in {s.password_file}" if s.uses_local_server else "password from NEO4J_PASSWORD"
-    )
+    where = {
+        "local": f"password in {s.password_file}",
+        "docker": f"password in {compose.password_file if compose else ''}",
+        "external": "password from NEO4J_PASSWORD",
+    }[backend]
     console.print(
         Panel.fit(
             f"Neo4j Browser  http://localhost:{s.http_port}/browser/  (user {s.neo4j_user}, {where})\n"
