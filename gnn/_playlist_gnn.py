@@ -109,27 +109,19 @@ class PlaylistGNNModule(nn.Module):
         if self.layers == 0 or ps_song.numel() == 0:
             return h
         ones = torch.ones(ps_song.numel())
-        deg_s = torch.zeros(self.num_songs).index_add_(0, ps_song, ones).clamp_min(1.0)
+        deg_s = torch.zeros(self.num_songs).index_add_(0, ps_song, ones)
         deg_p = torch.zeros(num_playlists).index_add_(0, ps_playlist, ones).clamp_min(1.0)
-        w = (deg_s[ps_song] * deg_p[ps_playlist]).rsqrt()
-        to_pl = torch.sparse_coo_tensor(
-            torch.stack([ps_playlist, ps_song]),
-            w,
-            (num_playlists, self.num_songs),
-            check_invariants=False,
-        ).coalesce()
-        to_song = to_pl.t().coalesce()
+        w = (deg_s[ps_song].clamp_min(1.0) * deg_p[ps_playlist]).rsqrt()[:, None]
         # a song with no training playlist keeps its input embedding in every layer
-        isolated = (
-            torch.zeros(self.num_songs, dtype=torch.bool)
-            .index_fill_(0, ps_song, True)
-            .logical_not()
-        )
+        isolated = (deg_s == 0).float()[:, None]
         out, cur = h, h
         for _ in range(self.layers):
-            # two hops per layer: song -> playlist -> song
-            nxt = torch.sparse.mm(to_song, torch.sparse.mm(to_pl, cur))
-            cur = torch.where(isolated[:, None], h, nxt)
+            # two hops per layer: song -> playlist -> song (gather / scatter-add)
+            msg = cur.index_select(0, ps_song) * w
+            pl = torch.zeros(num_playlists, self.dim).index_add(0, ps_playlist, msg)
+            msg = pl.index_select(0, ps_playlist) * w
+            cur = torch.zeros(self.num_songs, self.dim).index_add(0, ps_song, msg)
+            cur = cur + h * isolated
             out = out + cur
         return out / (self.layers + 1)
 

@@ -215,7 +215,7 @@ def test_evaluate_cases_reports_buckets_and_overall(corpus: PlaylistCorpus) -> N
 # -- models on data with a known answer --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["itemknn", "playlistgnn"])
+@pytest.mark.parametrize("name", ["itemknn", "hybridknn", "playlistgnn"])
 def test_one_genre_playlist_is_continued_within_its_genre(name, fitted, corpus, split) -> None:
     model = fitted[name]
     cases = make_cases(corpus, split.test, buckets=(1, 5))
@@ -228,7 +228,7 @@ def test_one_genre_playlist_is_continued_within_its_genre(name, fitted, corpus, 
         assert not set(recs[i].tolist()) & set(s.tolist())
 
 
-@pytest.mark.parametrize("name", ["namepop", "itemknn", "playlistgnn"])
+@pytest.mark.parametrize("name", ["namepop", "itemknn", "hybridknn", "playlistgnn"])
 def test_a_name_alone_is_continued_within_its_genre(name, fitted) -> None:
     model = fitted[name]
     recs = model.rank([np.zeros(0, np.int64)] * 3, ["JAZZ", "late night techno", "rock mix"], n=10)
@@ -242,7 +242,7 @@ def test_models_beat_popularity_and_gnn_is_compared_honestly(fitted, corpus, spl
         for n, m in fitted.items()
     }
     assert score["popularity"] < 0.2  # a third of the songs fit any playlist
-    for n in ("namepop", "itemknn", "playlistgnn"):
+    for n in ("namepop", "itemknn", "hybridknn", "playlistgnn"):
         assert score[n] > 2 * score["popularity"], score
 
 
