@@ -17,6 +17,10 @@ It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``,
 27687/27474) and wipes it; set NEO4J_URI to use another server (it will be wiped too).
 
     python benchmarks/quality.py [--datasets generator,reference] [--models ...] [--quick]
+
+``--task playlist`` runs the playlist continuation table instead (``_quality_playlist.py``;
+data sets ``generator``, ``mpd`` with ``--mpd FOLDER``, ``kaggle`` with ``--kaggle FILE``) and
+saves ``benchmarks/results/quality_playlist.json``.
 """
 
 from __future__ import annotations
@@ -145,8 +149,15 @@ def main() -> None:
     ap.add_argument("--datasets", default="generator,reference")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--quick", action="store_true", help="a small generator data set (smoke run)")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "quality.json")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--task", choices=("user", "playlist"), default="user")
+    ap.add_argument("--mpd", type=Path, default=None, help="playlist task: MPD slices folder")
+    ap.add_argument("--kaggle", type=Path, default=None, help="playlist task: Kaggle CSV")
     args = ap.parse_args()
+    if args.task == "playlist":
+        run_playlist_task(args)
+        return
+    args.out = args.out or HERE / "results" / "quality.json"
     settings = get_settings()
     if settings.uses_local_server:
         server = LocalServer(settings)
@@ -176,6 +187,43 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=float))
     print(f"\nsaved {args.out}")
+
+
+def run_playlist_task(args: argparse.Namespace) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_quality_playlist", HERE / "_quality_playlist.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    settings = get_settings()
+    if settings.uses_local_server:
+        server = LocalServer(settings)
+        server.install()
+        server.start()
+    driver = connect(settings)
+    verify(driver)
+    given = ap_list(args.datasets) if args.datasets != "generator,reference" else None
+    models = ap_list(args.models) if args.models != ",".join(MODELS) else None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = mod.run(
+            driver, settings, Path(tmp), datasets=given, models=models, quick=args.quick,
+            mpd=args.mpd, kaggle=args.kaggle,
+        )  # fmt: skip
+    driver.close()
+    out["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    out["machine"] = {"cpus": psutil.cpu_count(), "python": platform.python_version()}
+    out["peak_rss_mib"] = round(psutil.Process().memory_info().rss / 2**20, 1)
+    path = args.out or HERE / "results" / "quality_playlist.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=float))
+    print(f"\nsaved {path}")
+
+
+def ap_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 if __name__ == "__main__":

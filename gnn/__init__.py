@@ -13,6 +13,7 @@ from gnn._export import export_snapshot, load_snapshot, save_snapshot
 from gnn._harness import compare, evaluate
 from gnn._models import BasicGAT, EnhancedGAT, LightGCNModel
 from gnn._pipeline import MODELS, make_recommender, prepare, train_model
+from gnn._playlist import PlaylistContinuer, load_playlist_continuer
 from gnn._recommender import ModelError, Recommender
 from gnn._registry import get_active, list_runs, load_run, save_run, set_active
 from gnn._snapshot import GraphSnapshot
@@ -46,6 +47,7 @@ __all__ = [
     "Neo4jGraphStore",
     "Oracle",
     "PairExplanation",
+    "PlaylistContinuer",
     "Popularity",
     "Recommender",
     "SimpleTrainer",
@@ -59,6 +61,7 @@ __all__ = [
     "get_active",
     "list_runs",
     "load_run",
+    "load_playlist_continuer",
     "load_snapshot",
     "make_recommender",
     "neo4j_stores",

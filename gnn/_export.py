@@ -96,7 +96,7 @@ _ARRAY_FIELDS = (
     "song_features",
 )
 _ID_FIELDS = ("user_ids", "song_ids", "artist_ids", "genre_ids", "playlist_ids")
-_NAME_FIELDS = ("genre_names", "song_names", "artist_names")
+_NAME_FIELDS = ("genre_names", "song_names", "artist_names", "playlist_names")
 
 
 # --------------------------------------------------------------------------- node index
@@ -408,6 +408,7 @@ class _Static:
     artist_index: NodeIndex
     artist_names: np.ndarray
     playlist_index: NodeIndex
+    playlist_names: np.ndarray
     song_artist: np.ndarray
     song_genre: np.ndarray
     song_genre_weight: np.ndarray
@@ -427,7 +428,7 @@ def _read_static(
     if song_nids is None:
         songs, song_cols = reader.nodes("export/list_songs", missing=nan)
         artists, artist_cols = reader.nodes("export/list_artists", missing=nan)
-        playlists, _ = reader.nodes("export/list_playlists", until=until_ms)
+        playlists, playlist_cols = reader.nodes("export/list_playlists", until=until_ms)
         song_scope: dict[str, Any] = {}
         artist_scope: dict[str, Any] = {}
         playlist_scope: dict[str, Any] = {"until": until_ms}
@@ -439,7 +440,9 @@ def _read_static(
         artists, artist_cols = reader.nodes(
             "export/get_artists", nids=np.unique(by).tolist(), missing=nan
         )
-        playlists, _ = reader.nodes("export/find_song_playlists", **song_scope, until=until_ms)
+        playlists, playlist_cols = reader.nodes(
+            "export/find_song_playlists", **song_scope, until=until_ms
+        )
         artist_scope = {"nids": artists.nids.tolist()}
         playlist_scope = {"nids": playlists.nids.tolist()}
         verb = "get"
@@ -468,6 +471,7 @@ def _read_static(
         artist_index=artists,
         artist_names=artist_cols["names"],
         playlist_index=playlists,
+        playlist_names=playlist_cols["names"],
         song_artist=song_artist,
         song_genre=song_genre,
         song_genre_weight=np.asarray(sg_w, dtype=np.float32),
@@ -663,6 +667,7 @@ def export_snapshot(
         genre_names=genre_cols["names"],
         song_names=static.song_names,
         artist_names=static.artist_names,
+        playlist_names=static.playlist_names,
     )
     total = time.perf_counter() - t0
     edges = count_edges(snap)
@@ -765,6 +770,7 @@ def load_snapshot(path: str | Path) -> GraphSnapshot:
         genre_names=names["genre_names"],
         song_names=names["song_names"],
         artist_names=names["artist_names"],
+        playlist_names=names["playlist_names"],
     )
     if snap.snapshot_id() != meta.get("snapshot_id"):
         raise ValueError(f"{arrays_path}: contents do not match the recorded snapshot id")

@@ -28,6 +28,8 @@ class GraphSnapshot:
         playlist_song: int64 [2, E_ps] with playlist_song_pos: int64 [E_ps]
         song_features: float32 [num_songs, F] static content features (duration, audio);
             NaN-free; ``song_feature_names`` names the columns.
+        *_names: object [n] display names, or None when not exported (older snapshots have
+            no ``playlist_names``).
     """
 
     user_ids: np.ndarray
@@ -53,6 +55,7 @@ class GraphSnapshot:
     genre_names: np.ndarray | None = None
     song_names: np.ndarray | None = None
     artist_names: np.ndarray | None = None
+    playlist_names: np.ndarray | None = None
 
     @property
     def num_users(self) -> int:

@@ -135,7 +135,7 @@ def test_reason_text_uses_the_evidence_in_weight_order() -> None:
 def test_gnn_exported_names() -> None:
     import gnn
 
-    assert len(gnn.__all__) == len(set(gnn.__all__)) == 42
+    assert len(gnn.__all__) == len(set(gnn.__all__)) == 44
     for name in gnn.__all__:
         assert getattr(gnn, name) is not None
     assert {"EnhancedGAT", "export_snapshot", "GradientExplainer", "evaluate"} <= set(gnn.__all__)

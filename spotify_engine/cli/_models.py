@@ -206,8 +206,12 @@ def write_back(
 
 def train(
     model: Annotated[
-        str, typer.Option(help="enhancedgat, basicgat, lightgcn, ease, itemknn, popularity")
-    ] = "enhancedgat",
+        str | None,
+        typer.Option(
+            help="enhancedgat (default), basicgat, lightgcn, ease, itemknn, popularity; "
+            "playlist task: playlistgnn, itemknn, namepop, popularity (default: best on validation)"
+        ),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")
     ] = None,
@@ -226,8 +230,16 @@ def train(
     snapshot: Annotated[
         Path | None, typer.Option(help="Train from a saved snapshot instead of Neo4j.")
     ] = None,
+    task: Annotated[str, typer.Option(help="user, session or playlist.")] = "user",
 ) -> None:
     """Export the graph, train with early stopping, test on the held-out period, write back."""
+    if task == "playlist":
+        from spotify_engine.cli._playlist import train_playlist
+
+        train_playlist(model=model, epochs=epochs, snapshot=snapshot)
+        return
+    _check_task(task)
+    model = model or "enhancedgat"
     if snapshot is not None and not writeback:
         run_training(
             model=model, epochs=epochs, truth=truth, writeback=False, k=k, snapshot_path=snapshot
@@ -242,6 +254,14 @@ def train(
             k=k,
             snapshot_path=snapshot,
             driver=driver,
+        )
+
+
+def _check_task(task: str) -> None:
+    """Tasks other than user are dispatched before this; anything left is unknown here."""
+    if task != "user":
+        raise typer.BadParameter(
+            f"must be user, session or playlist (got {task!r})", param_hint="--task"
         )
 
 
@@ -271,8 +291,15 @@ def evaluate(
     sample: Annotated[
         int, typer.Option(min=5, max=2000, help="Recommendations sampled for deletion fidelity.")
     ] = 60,
+    task: Annotated[str, typer.Option(help="user, session or playlist.")] = "user",
 ) -> None:
     """Show a run's test metrics; with --explanations, deletion fidelity and planted truth."""
+    if task == "playlist":
+        from spotify_engine.cli._playlist import evaluate_playlist
+
+        evaluate_playlist(run=run)
+        return
+    _check_task(task)
     _quiet_torch()
     info = _run_or_active(run)
     console.print(metrics_table({f"{info.model} ({info.run_id})": info.metrics}, "Test metrics"))
