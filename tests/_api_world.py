@@ -8,9 +8,17 @@ one user exists without any history (cold start).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import neo4j
 import numpy as np
 import pandas as pd
@@ -110,3 +118,74 @@ def build_world(driver: neo4j.Driver, settings: Settings, folder: Path) -> World
         playlist_id=pl[0]["id"],
         genre=genre[0]["id"],
     )
+
+
+# -- a real uvicorn server in a subprocess -----------------------------------------------------
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "SPOTIFY_ENGINE_API_KEY"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["SPOTIFY_ENGINE_NEO4J_HOME"] = str(settings.local_home)
+    env["SPOTIFY_ENGINE_BOLT_PORT"] = str(settings.bolt_port)
+    env["SPOTIFY_ENGINE_HTTP_PORT"] = str(settings.http_port)
+    if settings.neo4j_uri:
+        env["NEO4J_URI"] = settings.neo4j_uri
+    if settings.neo4j_password:
+        env["NEO4J_PASSWORD"] = settings.neo4j_password
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def run_server(env: dict[str, str], log: Path, *, wait_s: float = 180) -> Iterator[Server]:
+    """``spotify-engine serve`` on a free port; yields once /health answers."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-c",
+        "from spotify_engine.cli import main; main()",
+        "serve",
+        "--port",
+        str(port),
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"the API exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield Server(url=url, proc=proc, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
