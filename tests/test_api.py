@@ -14,7 +14,6 @@ import neo4j
 import pytest
 from _api_world import World, build_world, run_server, server_env
 
-import api
 from graphdb import get_registry, wipe_graph
 from spotify_engine.settings import Settings
 
@@ -478,15 +477,6 @@ def test_play_event_errors(
         422,
     )
     assert b["errors"][0]["field"] == "plays"
-
-
-def test_exported_names() -> None:
-    assert sorted(api.__all__) == [
-        "NextSongPredictor",
-        "PlaylistContinuer",
-        "create_app",
-        "get_app",
-    ]
 
 
 # -- property-based: no input makes the API fail ------------------------------------------------
