@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from api.deps import CacheDep, GraphDep, K, ModelsDep, PlaylistId
@@ -9,7 +11,9 @@ from api.schemas import PlaylistContinueRequest, PlaylistSuggestions, Problem
 from api.services import suggestions
 
 router = APIRouter(prefix="/playlists", tags=["playlists"])
-_404 = {404: {"model": Problem, "description": "unknown playlist or song"}}
+_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "unknown playlist or song"}
+}
 
 
 @router.post("/continue", response_model=PlaylistSuggestions, responses=_404)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from api.deps import GraphDep, K, SongId
@@ -9,7 +11,7 @@ from api.schemas import Problem, SimilarSongs, Song
 from api.services import catalog
 
 router = APIRouter(prefix="/songs", tags=["songs"])
-_404 = {404: {"model": Problem, "description": "unknown song"}}
+_404: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "unknown song"}}
 
 
 @router.get("/{song_id}", response_model=Song, responses=_404)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -11,7 +11,9 @@ from api.schemas import Explanation, Problem, Recommendations, UserProfile
 from api.services import catalog, recommendations
 
 router = APIRouter(prefix="/users", tags=["users"])
-_404 = {404: {"model": Problem, "description": "unknown user or song"}}
+_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "unknown user or song"}
+}
 
 
 @router.get("/{user_id}/recommendations", response_model=Recommendations)
