@@ -50,7 +50,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     driver = open_async_driver(settings)
     app.state.graph = Graph(driver, settings)
     app.state.cache = TTLCache(settings.api_cache_ttl_s)
-    app.state.models = ModelService(Path(settings.runs_dir), torch_threads=settings.torch_threads)
+    app.state.models = ModelService(
+        Path(settings.runs_dir),
+        torch_threads=settings.torch_threads,
+        live_explain=settings.api_live_explain,
+    )
     await anyio.to_thread.run_sync(lambda: app.state.models.refresh(force=True))
     watcher = asyncio.create_task(_watch(app))
     try:

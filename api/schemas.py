@@ -56,6 +56,10 @@ class Recommendations(_Model):
     model: str | None = None
     run_id: str | None = None
     genre: str | None = None
+    explained: bool = Field(
+        description="items carry reasons and evidence (live explanations are opt-in: "
+        "SPOTIFY_ENGINE_API_LIVE_EXPLAIN)"
+    )
     items: list[RecommendationItem]
 
 

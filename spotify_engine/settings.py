@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     api_cache_ttl_s: float = Field(default=30.0, ge=0)
     api_retry_after_s: int = Field(default=5, ge=1, le=3600)
     api_query_timeout_s: float = Field(default=10.0, gt=0)
+    api_live_explain: bool = False
     torch_threads: int = Field(default=2, ge=1, le=256)
     guide_host: str = "localhost"
     guide_port: int | None = Field(default=None, ge=1, le=65535)

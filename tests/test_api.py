@@ -39,6 +39,7 @@ def client(
         neo4j_settings,
         SPOTIFY_ENGINE_RUNS_DIR=str(world.runs_root),
         SPOTIFY_ENGINE_API_KEY=KEY,
+        SPOTIFY_ENGINE_API_LIVE_EXPLAIN="true",
     )
     log = tmp_path_factory.mktemp("api-log") / "server.log"
     with run_server(env, log) as server, httpx.Client(base_url=server.url, timeout=60) as c:
@@ -85,7 +86,7 @@ def test_precomputed_recommendations_are_the_written_back_rows(
 ) -> None:
     r = client.get(f"/users/{world.fresh_user}/recommendations", params={"k": 5}).json()
     assert r["source"] == "precomputed" and r["cold_start"] is False
-    assert r["run_id"] == world.run_id
+    assert r["run_id"] == world.run_id and r["explained"] is True
     graph = rows(
         driver,
         neo4j_settings.neo4j_database,
@@ -110,6 +111,7 @@ def test_precomputed_recommendations_are_the_written_back_rows(
         f"/users/{world.fresh_user}/recommendations", params={"k": 5, "explain": "false"}
     ).json()
     assert all(i["evidence"] is None and i["reason"] is None for i in plain["items"])
+    assert plain["explained"] is False
     assert [i["song_id"] for i in plain["items"]] == [i["song_id"] for i in r["items"]]
 
 
@@ -120,6 +122,7 @@ def test_live_recommendations_when_not_fresh(
     user = getattr(world, who)
     r = client.get(f"/users/{user}/recommendations", params={"k": 8}).json()
     assert r["source"] == "live" and r["run_id"] == world.run_id and r["model"]
+    assert r["explained"] is True
     assert len(r["items"]) == 8
     scores = [i["score"] for i in r["items"]]
     assert scores == sorted(scores, reverse=True)

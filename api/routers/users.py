@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import CacheDep, GraphDep, K, ModelsDep, SongId, UserId
 from api.schemas import Explanation, Problem, Recommendations, UserProfile
@@ -27,12 +27,13 @@ async def get_recommendations(
         str | None, Query(min_length=1, max_length=100, description="genre id or name")
     ] = None,
     explain: Annotated[bool, Query(description="include reasons and weighted evidence")] = True,
-) -> Recommendations:
+) -> Response:
     """Top-k songs: precomputed by the active run when fresh, scored live otherwise;
     popular songs (``cold_start``) for an unknown user or one without history."""
-    return await recommendations.recommend(
+    body = await recommendations.recommend(
         graph=graph, models=models, cache=cache, user_id=user_id, k=k, genre=genre, explain=explain
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -41,11 +42,11 @@ async def get_recommendations(
     responses=_404,
 )
 async def get_explanation(
-    user_id: UserId, song_id: SongId, graph: GraphDep, models: ModelsDep
+    user_id: UserId, song_id: SongId, graph: GraphDep, models: ModelsDep, cache: CacheDep
 ) -> Explanation:
     """The weighted evidence behind one recommendation and its sentence."""
     return await recommendations.explanation(
-        graph=graph, models=models, user_id=user_id, song_id=song_id
+        graph=graph, models=models, cache=cache, user_id=user_id, song_id=song_id
     )
 
 

@@ -78,10 +78,16 @@ async def scored(*, graph: Graph, pairs: Sequence[tuple[str, float]], k: int) ->
     return out
 
 
-async def similar_songs(*, graph: Graph, song_id: str, k: int) -> SimilarSongs:
+async def similar_songs(
+    *, graph: Graph, cache: TTLCache, song_id: str, k: int, run_id: str | None
+) -> SimilarSongs:
+    key = ("similar", song_id, k, run_id)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
     await require_songs(graph=graph, song_ids=[song_id])
     rows = await graph.read("explain/similar_songs", song_id=song_id, k=k)
-    return SimilarSongs(
+    out = SimilarSongs(
         song_id=song_id,
         run_id=rows[0]["run_id"] if rows else None,
         items=[
@@ -95,6 +101,8 @@ async def similar_songs(*, graph: Graph, song_id: str, k: int) -> SimilarSongs:
             for n, r in enumerate(rows)
         ],
     )
+    cache.put(key, out)
+    return out
 
 
 async def popular(

@@ -90,9 +90,12 @@ class ModelService:
     (precomputed rows, graph fallbacks, popularity) and says so in ``errors``.
     """
 
-    def __init__(self, runs_root: Path, torch_threads: int = 2):
+    def __init__(self, runs_root: Path, torch_threads: int = 2, live_explain: bool = False):
         self.runs_root = Path(runs_root)
         self.torch_threads = torch_threads
+        #: Live explanations cost (k + embedding dim) backward passes over the whole graph,
+        #: seconds to minutes per request on a real graph; precomputed ones are free.
+        self.live_explain = live_explain
         self.active: dict[str, str | None] = dict.fromkeys(TASKS)
         self.live: LiveModel | None = None
         self.predictors: dict[str, Any] = {}

@@ -47,7 +47,9 @@ async def recommend(
     k: int,
     genre: str | None,
     explain: bool,
-) -> Recommendations:
+) -> bytes:
+    """The recommendations as JSON bytes (a :class:`Recommendations`), cached rendered: the
+    hot path of the API skips validation and serialisation on a cache hit."""
     active = models.active["user"]
     key = ("recs", user_id, k, genre, explain, active)
     hit = cache.get(key)
@@ -56,8 +58,9 @@ async def recommend(
     out = await _recommend(
         graph=graph, models=models, cache=cache, user_id=user_id, k=k, genre=genre, explain=explain
     )
-    cache.put(key, out)
-    return out
+    body = out.model_dump_json().encode()
+    cache.put(key, body)
+    return body
 
 
 async def _recommend(
@@ -85,6 +88,7 @@ async def _recommend(
                 model=items[0]["model"],
                 run_id=items[0]["run_id"],
                 genre=genre,
+                explained=explain,
                 items=[
                     RecommendationItem(
                         rank=n + 1,
@@ -100,8 +104,9 @@ async def _recommend(
             )
     history = 0 if row is None else await require_user(graph=graph, user_id=user_id)
     if history and live is not None and user_id in live.user_index:
+        explained = explain and models.live_explain and live.explainable
         items = await anyio.to_thread.run_sync(
-            _live_items, live, live.user_index[user_id], k, genre, explain
+            _live_items, live, live.user_index[user_id], k, genre, explained
         )
         meta = await known_songs(graph=graph, song_ids=[i.song_id for i in items])
         for item in items:
@@ -113,6 +118,7 @@ async def _recommend(
             model=live.name,
             run_id=live.run_id,
             genre=genre,
+            explained=explained,
             items=items,
         )
     songs = await popular(graph=graph, cache=cache, k=k, genres=[genre] if genre else [])
@@ -121,6 +127,7 @@ async def _recommend(
         source="popular",
         cold_start=history == 0,
         genre=genre,
+        explained=False,
         items=[RecommendationItem(**s.model_dump()) for s in songs],
     )
 
@@ -195,11 +202,23 @@ def _names(live: LiveModel) -> dict[tuple[str, str], str]:
 
 
 async def explanation(
+    *, graph: Graph, models: ModelService, cache: TTLCache, user_id: str, song_id: str
+) -> Explanation:
+    key = ("explanation", user_id, song_id, models.active["user"])
+    hit = cache.get(key)
+    if hit is None:
+        hit = await _explanation(graph=graph, models=models, user_id=user_id, song_id=song_id)
+        cache.put(key, hit)
+    return hit
+
+
+async def _explanation(
     *, graph: Graph, models: ModelService, user_id: str, song_id: str
 ) -> Explanation:
     live = models.live
     can_live = (
         live is not None
+        and models.live_explain
         and live.explainable
         and user_id in live.user_index
         and song_id in live.song_index
@@ -223,8 +242,9 @@ async def explanation(
     if not can_live:
         raise NotFound(
             f"song {song_id!r} is not among user {user_id!r}'s recommendations, and no live "
-            "model can explain it",
-            hint="train and activate a run: spotify-engine train",
+            "model explains it",
+            hint="write back the active run (spotify-engine train), or allow live explanations "
+            "with SPOTIFY_ENGINE_API_LIVE_EXPLAIN=true (slow on large graphs)",
         )
     assert live is not None
     out = await anyio.to_thread.run_sync(_live_explanation, live, user_id, song_id)

@@ -48,6 +48,32 @@ async def next_songs(
     at: datetime | None,
     k: int,
 ) -> Suggestions:
+    key = ("next", tuple(recent_song_ids), user_id, at, k, models.active["session"])
+    hit = cache.get(key)
+    if hit is None:
+        hit = await _next_songs(
+            graph=graph,
+            models=models,
+            cache=cache,
+            recent_song_ids=recent_song_ids,
+            user_id=user_id,
+            at=at,
+            k=k,
+        )
+        cache.put(key, hit)
+    return hit
+
+
+async def _next_songs(
+    *,
+    graph: Graph,
+    models: ModelService,
+    cache: TTLCache,
+    recent_song_ids: Sequence[str],
+    user_id: str | None,
+    at: datetime | None,
+    k: int,
+) -> Suggestions:
     if user_id is not None:
         await require_user(graph=graph, user_id=user_id)
     await require_songs(graph=graph, song_ids=recent_song_ids)
