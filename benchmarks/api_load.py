@@ -6,7 +6,8 @@ serve`` in a subprocess, and drives it from a separate process with an aiohttp c
 ``--clients`` concurrent connections for ``--seconds`` per scenario after a short warm-up.
 Scenarios: precomputed recommendations (with the API's TTL cache, and with it off), live
 recommendations (cache off: every request scores; live explanations are off by default, see
-SPOTIFY_ENGINE_API_LIVE_EXPLAIN), explanation, similar songs, next song. A request counts when it completes inside the measured window.
+SPOTIFY_ENGINE_API_LIVE_EXPLAIN), explanation, similar songs, next song. A request counts when
+it completes inside the measured window.
 Target on the 2-core machine with Neo4j beside: >= 500 requests/s and p99 <= 50 ms for
 precomputed recommendations, zero errors. Prints a table and saves
 ``benchmarks/results/api_load.json``.
