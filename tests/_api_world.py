@@ -76,7 +76,9 @@ def build_world(driver: neo4j.Driver, settings: Settings, folder: Path) -> World
     snap = export_snapshot(driver, db)
     exp = prepare(snap)
     runs_root = folder / "runs"
-    res = train_model(exp, "enhancedgat", runs_root=runs_root, overrides={"epochs": 3})
+    res = train_model(
+        exp, "enhancedgat", runs_root=runs_root, overrides={"epochs": 3, "embedding_dim": 16}
+    )
     rec, run_id = res.recommender, res.run.run_id
     full = exp.full()
     users = np.arange(0, snap.num_users, 2)

@@ -42,7 +42,7 @@ def client(
         SPOTIFY_ENGINE_API_LIVE_EXPLAIN="true",
     )
     log = tmp_path_factory.mktemp("api-log") / "server.log"
-    with run_server(env, log) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+    with run_server(env, log) as server, httpx.Client(base_url=server.url, timeout=300) as c:
         c.base_url_str = server.url  # type: ignore[attr-defined]
         yield c
 
