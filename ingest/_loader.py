@@ -428,7 +428,19 @@ class Loader:
         result.relationships += len(tracks) + sum(1 for r in rows if r["user_id"])
         result.seconds["playlists"] = time.perf_counter() - t0
 
-    # -- entry point -----------------------------------------------------------------------
+    # -- entry points ----------------------------------------------------------------------
+    def load_plays(self, plays: pd.DataFrame, *, new_users: list[str] | None = None) -> LoadResult:
+        """Load a plays table (the ``plays`` schema) exactly once per session id, without a
+        batch record: what the API's play events use. ``new_users`` are MERGEd first; the
+        songs must already exist (the caller checks)."""
+        result = LoadResult(batch_id="")
+        if new_users:
+            rows = [{"id": u, "props": {}} for u in new_users]
+            result.rows["users"] = self._write("ingest/merge_users", rows, "users")
+        if not plays.empty:
+            self._plays(plays, result)
+        return result
+
     def load(self, folder: Path, *, source: str = "tables", force: bool = False) -> LoadResult:
         """Load a folder written by a reader; a batch already applied is skipped unless forced."""
         bid = batch_id(folder)

@@ -14,7 +14,10 @@
     │   └── QueryFailed             a statement was rejected (syntax, constraint, ...)
     ├── IngestError                 a source cannot be read at all (missing file, no rows)
     ├── NotFound                    unknown user, song, run ...
-    └── ModelError                  training diverged, no trained run, bad model input
+    ├── ModelError                  training diverged, no trained run, bad model input
+    └── AccessDenied                a write without a valid API key
+        ├── CredentialsMissing      no key given (HTTP 401)
+        └── CredentialsRefused      wrong key, or writes are not enabled (HTTP 403)
 
 Each message says what went wrong and what to do, in one line.
 """
@@ -86,4 +89,16 @@ class NotFound(SpotifyEngineError):
 
 
 class ModelError(SpotifyEngineError):
+    pass
+
+
+class AccessDenied(SpotifyEngineError):
+    pass
+
+
+class CredentialsMissing(AccessDenied):
+    hint = "send the key in the X-API-Key header"
+
+
+class CredentialsRefused(AccessDenied):
     pass

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     runs_dir: Path = Path("runs")
     api_key: str | None = Field(default=None, repr=False)
     cors_origins: list[str] = Field(default_factory=list)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)
+    api_cache_ttl_s: float = Field(default=30.0, ge=0)
+    api_retry_after_s: int = Field(default=5, ge=1, le=3600)
+    api_query_timeout_s: float = Field(default=10.0, gt=0)
+    api_live_explain: bool = False
     torch_threads: int = Field(default=2, ge=1, le=256)
     guide_host: str = "localhost"
     guide_port: int | None = Field(default=None, ge=1, le=65535)

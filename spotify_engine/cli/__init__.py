@@ -21,6 +21,7 @@ from spotify_engine.cli._demo import demo
 from spotify_engine.cli._ingest import ingest_app
 from spotify_engine.cli._models import evaluate, explain, models_app, recommend, train
 from spotify_engine.cli._neo4j import neo4j_app
+from spotify_engine.cli._serve import serve
 from spotify_engine.errors import SpotifyEngineError
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(models_app, name="models")
 for _cmd in (train, evaluate, recommend, explain):
     app.command()(_cmd)
 app.command()(demo)
+app.command()(serve)
 
 _err = Console(stderr=True)
 

@@ -1,0 +1,93 @@
+"""The FastAPI application: one async Neo4j driver and the active model runs, opened once in
+the lifespan and closed on shutdown.
+
+``create_app(settings)`` builds an app (tests pass their own settings); ``get_app()`` is the
+factory ``uvicorn`` calls (``spotify-engine serve``), reading the process-wide settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors
+from api.routers import events, health, models, playlists, sessions, songs, users
+from api.services.cache import TTLCache
+from api.services.graph import Graph, open_async_driver
+from api.services.models import ModelService
+from spotify_engine.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: How often the ACTIVE files are checked for a newly activated run.
+REFRESH_EVERY_S = 2.0
+
+DESCRIPTION = """Recommendations, explanations, next song and playlist continuation from the
+spotify-engine graph. Errors are `application/problem+json`; `POST /events/plays` needs the
+`X-API-Key` header."""
+
+
+async def _watch(app: FastAPI) -> None:
+    while True:
+        await asyncio.sleep(REFRESH_EVERY_S)
+        try:
+            if await anyio.to_thread.run_sync(app.state.models.refresh):
+                app.state.cache.clear()
+        except Exception:  # noqa: BLE001 - keep watching; the next tick tries again
+            log.exception("reloading the active runs failed")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    driver = open_async_driver(settings)
+    app.state.graph = Graph(driver, settings)
+    app.state.cache = TTLCache(settings.api_cache_ttl_s)
+    app.state.models = ModelService(
+        Path(settings.runs_dir),
+        torch_threads=settings.torch_threads,
+        live_explain=settings.api_live_explain,
+    )
+    await anyio.to_thread.run_sync(lambda: app.state.models.refresh(force=True))
+    watcher = asyncio.create_task(_watch(app))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await app.state.graph.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="spotify-engine",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key"],
+        )
+    errors.install(app, retry_after_s=settings.api_retry_after_s)
+    for module in (health, users, songs, sessions, playlists, events, models):
+        app.include_router(module.router)
+    return app
+
+
+def get_app() -> FastAPI:
+    """The app for ``uvicorn api.app:get_app --factory``."""
+    return create_app(get_settings())

@@ -1,0 +1,51 @@
+"""``Annotated`` dependency aliases shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Query, Request
+
+from api.schemas import ID_PATTERN
+from api.services.cache import TTLCache
+from api.services.events import check_api_key
+from api.services.graph import Graph
+from api.services.models import ModelService
+from spotify_engine.settings import Settings
+
+
+def _graph(request: Request) -> Graph:
+    return request.app.state.graph
+
+
+def _models(request: Request) -> ModelService:
+    return request.app.state.models
+
+
+def _cache(request: Request) -> TTLCache:
+    return request.app.state.cache
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+GraphDep = Annotated[Graph, Depends(_graph)]
+ModelsDep = Annotated[ModelService, Depends(_models)]
+CacheDep = Annotated[TTLCache, Depends(_cache)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def require_api_key(
+    settings: SettingsDep,
+    x_api_key: Annotated[str | None, Header(max_length=500, description="the write key")] = None,
+) -> None:
+    check_api_key(settings=settings, given=x_api_key)
+
+
+ApiKey = Annotated[None, Depends(require_api_key)]
+
+UserId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description="User.id")]
+SongId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description="Song.id")]
+PlaylistId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description="Playlist.id")]
+K = Annotated[int, Query(ge=1, le=100, description="list length, 1..100")]

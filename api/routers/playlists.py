@@ -1,0 +1,36 @@
+"""Playlist continuation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import CacheDep, GraphDep, K, ModelsDep, PlaylistId
+from api.schemas import PlaylistContinueRequest, PlaylistSuggestions, Problem
+from api.services import suggestions
+
+router = APIRouter(prefix="/playlists", tags=["playlists"])
+_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "unknown playlist or song"}
+}
+
+
+@router.post("/continue", response_model=PlaylistSuggestions, responses=_404)
+async def post_continue(
+    body: PlaylistContinueRequest, graph: GraphDep, models: ModelsDep, cache: CacheDep
+) -> PlaylistSuggestions:
+    """Songs to add to a playlist given its songs (ids or Spotify track URIs)."""
+    return await suggestions.continue_playlist(
+        graph=graph, models=models, cache=cache, song_ids=body.seeds, name=body.name, k=body.k
+    )
+
+
+@router.get("/{playlist_id}/continuation", response_model=PlaylistSuggestions, responses=_404)
+async def get_continuation(
+    playlist_id: PlaylistId, graph: GraphDep, models: ModelsDep, cache: CacheDep, k: K = 10
+) -> PlaylistSuggestions:
+    """Continuation of a playlist that is in the graph."""
+    return await suggestions.playlist_continuation(
+        graph=graph, models=models, cache=cache, playlist_id=playlist_id, k=k
+    )

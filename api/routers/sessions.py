@@ -1,0 +1,31 @@
+"""Next-song suggestions for a listening session."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import CacheDep, GraphDep, ModelsDep
+from api.schemas import NextSongRequest, Problem, Suggestions
+from api.services import suggestions
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+
+@router.post(
+    "/next",
+    response_model=Suggestions,
+    responses={404: {"model": Problem, "description": "unknown user or song"}},
+)
+async def post_next(
+    body: NextSongRequest, graph: GraphDep, models: ModelsDep, cache: CacheDep
+) -> Suggestions:
+    """What to play next after ``recent_song_ids`` (oldest first)."""
+    return await suggestions.next_songs(
+        graph=graph,
+        models=models,
+        cache=cache,
+        recent_song_ids=body.recent_song_ids,
+        user_id=body.user_id,
+        at=body.at,
+        k=body.k,
+    )

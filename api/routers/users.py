@@ -1,0 +1,60 @@
+"""A user's recommendations, their explanations and the listening profile."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import CacheDep, GraphDep, K, ModelsDep, SongId, UserId
+from api.schemas import Explanation, Problem, Recommendations, UserProfile
+from api.services import catalog, recommendations
+
+router = APIRouter(prefix="/users", tags=["users"])
+_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "unknown user or song"}
+}
+
+
+@router.get("/{user_id}/recommendations", response_model=Recommendations)
+async def get_recommendations(
+    user_id: UserId,
+    graph: GraphDep,
+    models: ModelsDep,
+    cache: CacheDep,
+    k: K = 10,
+    genre: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="genre id or name")
+    ] = None,
+    explain: Annotated[bool, Query(description="include reasons and weighted evidence")] = True,
+) -> Response:
+    """Top-k songs: precomputed by the active run when fresh, scored live otherwise;
+    popular songs (``cold_start``) for an unknown user or one without history."""
+    body = await recommendations.recommend(
+        graph=graph, models=models, cache=cache, user_id=user_id, k=k, genre=genre, explain=explain
+    )
+    return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/{user_id}/recommendations/{song_id}/explanation",
+    response_model=Explanation,
+    responses=_404,
+)
+async def get_explanation(
+    user_id: UserId, song_id: SongId, graph: GraphDep, models: ModelsDep, cache: CacheDep
+) -> Explanation:
+    """The weighted evidence behind one recommendation and its sentence."""
+    return await recommendations.explanation(
+        graph=graph, models=models, cache=cache, user_id=user_id, song_id=song_id
+    )
+
+
+@router.get("/{user_id}/profile", response_model=UserProfile, responses=_404)
+async def get_profile(
+    user_id: UserId,
+    graph: GraphDep,
+    top: Annotated[int, Query(ge=1, le=50, description="genres and artists listed")] = 5,
+) -> UserProfile:
+    """Listening stats, top genres and top artists."""
+    return await catalog.user_profile(graph=graph, user_id=user_id, top=top)

@@ -1,0 +1,155 @@
+"""Songs, users and popularity: plain reads of the graph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from api.schemas import ListeningStats, Ref, SimilarSongs, Song, SongScore, UserProfile, WeightedRef
+from api.services.cache import TTLCache
+from api.services.graph import Graph
+from spotify_engine.errors import NotFound
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+async def get_song(*, graph: Graph, song_id: str) -> Song:
+    r = await graph.read_one("api/get_song", song_id=song_id)
+    if r is None:
+        raise NotFound(f"unknown song {song_id!r}")
+    return Song(
+        song_id=r["song_id"],
+        name=r["name"],
+        duration_ms=r["duration_ms"],
+        popularity=r["popularity"],
+        artist=Ref(id=r["artist_id"], name=r["artist"]) if r["artist_id"] else None,
+        album=Ref(id=r["album_id"], name=r["album"]) if r["album_id"] else None,
+        genres=[WeightedRef(**g) for g in r["genres"]],
+        plays=r["plays"],
+        listeners=r["listeners"],
+    )
+
+
+async def known_songs(
+    *, graph: Graph, song_ids: Sequence[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """``{song_id: (name, artist)}`` for the ids that exist."""
+    if not song_ids:
+        return {}
+    rows = await graph.read("api/find_songs", song_ids=list(dict.fromkeys(song_ids)))
+    return {r["song_id"]: (r["name"], r["artist"]) for r in rows}
+
+
+async def require_songs(
+    *, graph: Graph, song_ids: Sequence[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    found = await known_songs(graph=graph, song_ids=song_ids)
+    missing = [s for s in dict.fromkeys(song_ids) if s not in found]
+    if missing:
+        shown = ", ".join(repr(s) for s in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise NotFound(f"unknown song{'s' if len(missing) > 1 else ''} {shown}{more}")
+    return found
+
+
+async def require_user(*, graph: Graph, user_id: str) -> int:
+    """The number of distinct songs the user played; NotFound for an unknown user."""
+    r = await graph.read_one("api/get_user", user_id=user_id)
+    if r is None or not r["found"]:
+        raise NotFound(f"unknown user {user_id!r}")
+    return int(r["songs"])
+
+
+async def scored(*, graph: Graph, pairs: Sequence[tuple[str, float]], k: int) -> list[SongScore]:
+    """Ranked items with names for ``(song_id, score)`` pairs (unknown ids dropped)."""
+    pairs = list(pairs)[:k]
+    meta = await known_songs(graph=graph, song_ids=[s for s, _ in pairs])
+    out: list[SongScore] = []
+    for sid, score in pairs:
+        if sid in meta:
+            name, artist = meta[sid]
+            out.append(
+                SongScore(
+                    rank=len(out) + 1, song_id=sid, name=name, artist=artist, score=float(score)
+                )
+            )
+    return out
+
+
+async def similar_songs(
+    *, graph: Graph, cache: TTLCache, song_id: str, k: int, run_id: str | None
+) -> SimilarSongs:
+    key = ("similar", song_id, k, run_id)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    await require_songs(graph=graph, song_ids=[song_id])
+    rows = await graph.read("explain/similar_songs", song_id=song_id, k=k)
+    out = SimilarSongs(
+        song_id=song_id,
+        run_id=rows[0]["run_id"] if rows else None,
+        items=[
+            SongScore(
+                rank=n + 1,
+                song_id=r["song_id"],
+                name=r["song"],
+                artist=r["artist"],
+                score=r["score"],
+            )
+            for n, r in enumerate(rows)
+        ],
+    )
+    cache.put(key, out)
+    return out
+
+
+async def popular(
+    *,
+    graph: Graph,
+    cache: TTLCache,
+    k: int,
+    genres: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> list[SongScore]:
+    """The most played songs (optionally within genres), ``exclude`` left out."""
+    wanted = sorted({*genres, *(g.lower() for g in genres)})
+    limit = min(100 + len(exclude), k + len(exclude))
+    key = ("popular", tuple(wanted), limit)
+    rows = cache.get(key)
+    if rows is None:
+        rows = [
+            (r["song_id"], r["name"], r["artist"], float(r["score"]))
+            for r in await graph.read("api/popular_songs", genres=wanted, k=limit)
+        ]
+        cache.put(key, rows)
+    skip = set(exclude)
+    out: list[SongScore] = []
+    for sid, name, artist, score in rows:
+        if sid not in skip and len(out) < k:
+            out.append(
+                SongScore(rank=len(out) + 1, song_id=sid, name=name, artist=artist, score=score)
+            )
+    return out
+
+
+async def user_profile(*, graph: Graph, user_id: str, top: int) -> UserProfile:
+    r = await graph.read_one("api/user_profile", user_id=user_id, top=top)
+    if r is None:
+        raise NotFound(f"unknown user {user_id!r}")
+    return UserProfile(
+        user_id=r["user_id"],
+        name=r["name"],
+        stats=ListeningStats(
+            plays=r["plays"] or 0,
+            songs=r["songs"] or 0,
+            sessions=r["sessions"] or 0,
+            ms_played=r["ms_played"],
+            skips=r["skips"] or 0,
+            first_at=_dt(r["first_at"]),
+            last_at=_dt(r["last_at"]),
+        ),
+        top_genres=[WeightedRef(**g) for g in r["genres"]],
+        top_artists=[WeightedRef(**a) for a in r["artists"]],
+    )

@@ -1,0 +1,169 @@
+"""The active model runs: listed from the registry, loaded once, reloaded when activated.
+
+The user-recommendation run is rebuilt with ``gnn._pipeline.load_trained`` (recommender plus
+its training snapshot) and scored in a worker thread. Torch calls are serialised with one
+lock: explanations mask edges on the shared module, and two scorings at once would only
+fight for the same two cores anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from api.services.predictors import load_task_model
+from spotify_engine.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+TASKS = ("user", "session", "playlist")
+
+
+@dataclass
+class LiveModel:
+    """A servable user-recommendation run and the indexes the API needs around it."""
+
+    run_id: str
+    name: str
+    rec: Any
+    snap: Any
+    full: Any
+    user_index: dict[str, int]
+    song_index: dict[str, int]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def explainable(self) -> bool:
+        from gnn._explain import supports_explanations
+
+        model = getattr(self.rec, "model", None)
+        return model is not None and supports_explanations(model)
+
+    def genre_mask(self, genre: str) -> np.ndarray:
+        """Songs in ``genre`` (by id, or by name ignoring case)."""
+        snap = self.snap
+        names = snap.genre_names if snap.genre_names is not None else snap.genre_ids
+        want = genre.lower()
+        gids = [
+            g
+            for g in range(snap.num_genres)
+            if str(snap.genre_ids[g]) == genre or str(names[g] or "").lower() == want
+        ]
+        mask = np.zeros(snap.num_songs, dtype=bool)
+        if gids:
+            songs = snap.song_genre[0][np.isin(snap.song_genre[1], gids)]
+            mask[songs] = True
+        return mask
+
+
+def build_live(run: Any) -> LiveModel:
+    from gnn._pipeline import load_trained
+
+    rec, snap = load_trained(run)
+    from gnn._pipeline import prepare
+
+    exp = prepare(
+        snap, test_frac=run.config.get("test_frac", 0.2), val_frac=run.config.get("val_frac", 0.1)
+    )
+    return LiveModel(
+        run_id=run.run_id,
+        name=rec.name,
+        rec=rec,
+        snap=snap,
+        full=exp.full(),
+        user_index={str(u): i for i, u in enumerate(snap.user_ids)},
+        song_index={str(s): i for i, s in enumerate(snap.song_ids)},
+    )
+
+
+class ModelService:
+    """Active runs per task, the loaded user model and task predictors.
+
+    :meth:`refresh` is cheap when nothing changed (it compares the ACTIVE files' mtimes) and
+    is called periodically by the app; a failed load keeps serving without that model
+    (precomputed rows, graph fallbacks, popularity) and says so in ``errors``.
+    """
+
+    def __init__(self, runs_root: Path, torch_threads: int = 2, live_explain: bool = False):
+        self.runs_root = Path(runs_root)
+        self.torch_threads = torch_threads
+        #: Live explanations cost (k + embedding dim) backward passes over the whole graph,
+        #: seconds to minutes per request on a real graph; precomputed ones are free.
+        self.live_explain = live_explain
+        self.active: dict[str, str | None] = dict.fromkeys(TASKS)
+        self.live: LiveModel | None = None
+        self.predictors: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+        self._stamp: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+
+    def _files_stamp(self) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for task in TASKS:
+            name = "ACTIVE" if task == "user" else f"ACTIVE-{task}"
+            try:
+                st = os.stat(self.runs_root / name)
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload what changed; returns True when something was (re)loaded."""
+        with self._lock:
+            stamp = self._files_stamp()
+            if not force and stamp == self._stamp:
+                return False
+            self._stamp = stamp
+            import torch
+
+            from gnn._registry import get_active, load_run
+
+            torch.set_num_threads(self.torch_threads)
+            for task in TASKS:
+                try:
+                    self.active[task] = get_active(self.runs_root, task=task)
+                except (OSError, ValueError) as exc:
+                    self.active[task] = None
+                    self.errors[task] = f"unreadable active run: {exc}"
+            run_id = self.active["user"]
+            if run_id is None:
+                self.live = None
+            elif self.live is None or self.live.run_id != run_id:
+                try:
+                    self.live = build_live(load_run(self.runs_root, run_id))
+                    self.errors.pop("user", None)
+                    log.info("loaded user model %s", run_id)
+                except Exception as exc:  # noqa: BLE001 - serve without live scoring
+                    self.live = None
+                    self.errors["user"] = f"{type(exc).__name__}: {exc}"
+                    log.warning("active run %s cannot be served live: %s", run_id, exc)
+            for task in ("session", "playlist"):
+                model = load_task_model(task, self.runs_root) if self.active[task] else None
+                if model is None:
+                    self.predictors.pop(task, None)
+                else:
+                    self.predictors[task] = model
+            return True
+
+    def loaded(self) -> dict[str, bool]:
+        return {"user": self.live is not None, **{t: t in self.predictors for t in TASKS[1:]}}
+
+    def runs(self) -> list[Any]:
+        from gnn._registry import list_runs
+
+        return list_runs(self.runs_root)
+
+    def run_info(self, run_id: str) -> Any:
+        from gnn._registry import load_run
+
+        try:
+            return load_run(self.runs_root, run_id)
+        except (LookupError, ValueError):
+            raise NotFound(f"no run {run_id!r} in {self.runs_root}") from None

@@ -1,0 +1,515 @@
+"""The REST API (issue 6) over real HTTP: uvicorn in a subprocess, the real Neo4j, a model
+trained by the project's pipeline on small synthetic data."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import neo4j
+import pytest
+from _api_world import World, build_world, run_server, server_env
+
+from graphdb import get_registry, wipe_graph
+from spotify_engine.settings import Settings
+
+pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
+
+KEY = "test-key-" + "0123456789abcdef"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def world(
+    driver: neo4j.Driver, neo4j_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> World:
+    wipe_graph(driver, neo4j_settings.neo4j_database)
+    return build_world(driver, neo4j_settings, tmp_path_factory.mktemp("api-world"))
+
+
+@pytest.fixture(scope="module")
+def client(
+    world: World, neo4j_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    env = server_env(
+        neo4j_settings,
+        SPOTIFY_ENGINE_RUNS_DIR=str(world.runs_root),
+        SPOTIFY_ENGINE_API_KEY=KEY,
+        SPOTIFY_ENGINE_API_LIVE_EXPLAIN="true",
+    )
+    log = tmp_path_factory.mktemp("api-log") / "server.log"
+    with run_server(env, log) as server, httpx.Client(base_url=server.url, timeout=300) as c:
+        c.base_url_str = server.url  # type: ignore[attr-defined]
+        yield c
+
+
+def rows(driver: neo4j.Driver, db: str, query: str, **params: object) -> list[dict]:
+    records, _, _ = driver.execute_query(query, params, database_=db)
+    return [r.data() for r in records]
+
+
+def problem(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+# -- health and models --------------------------------------------------------------------------
+def test_health_and_ready(client: httpx.Client, world: World) -> None:
+    h = client.get("/health").json()
+    assert h["status"] == "ok" and h["neo4j"]["reachable"] is True
+    assert h["neo4j"]["version"].startswith("Neo4j/5")
+    assert h["active_runs"] == {"user": world.run_id, "session": None, "playlist": None}
+    assert set(h["versions"]) == {"spotify_engine", "neo4j_driver", "python"}
+    assert client.get("/ready").json() == {"ready": True}
+
+
+def test_models(client: httpx.Client, world: World) -> None:
+    runs = client.get("/models").json()
+    assert [r["run_id"] for r in runs] == [world.run_id]
+    assert runs[0]["active"] is True and runs[0]["task"] == "user"
+    assert runs[0]["metrics"]["ndcg@10"] >= 0
+    active = client.get("/models/active").json()
+    assert active["user"]["run_id"] == world.run_id and active["session"] is None
+    assert active["loaded"] == {"user": True, "session": False, "playlist": False}
+
+
+# -- recommendations ----------------------------------------------------------------------------
+def test_precomputed_recommendations_are_the_written_back_rows(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    r = client.get(f"/users/{world.fresh_user}/recommendations", params={"k": 5}).json()
+    assert r["source"] == "precomputed" and r["cold_start"] is False
+    assert r["run_id"] == world.run_id and r["explained"] is True
+    graph = rows(
+        driver,
+        neo4j_settings.neo4j_database,
+        get_registry().text("explain/recommendations_for_user"),
+        user_id=world.fresh_user,
+        k=5,
+    )
+    assert [i["song_id"] for i in r["items"]] == [g["song_id"] for g in graph]
+    assert [i["rank"] for i in r["items"]] == [1, 2, 3, 4, 5]
+    assert [i["score"] for i in r["items"]] == pytest.approx([g["score"] for g in graph])
+    for item in r["items"]:
+        assert item["reason"] and item["name"]
+        assert sum(e["weight"] for e in item["evidence"]) == pytest.approx(1.0, abs=1e-6)
+        assert {e["label"] for e in item["evidence"]} <= {
+            "Song",
+            "User",
+            "Artist",
+            "Genre",
+            "Playlist",
+        }
+    plain = client.get(
+        f"/users/{world.fresh_user}/recommendations", params={"k": 5, "explain": "false"}
+    ).json()
+    assert all(i["evidence"] is None and i["reason"] is None for i in plain["items"])
+    assert plain["explained"] is False
+    assert [i["song_id"] for i in plain["items"]] == [i["song_id"] for i in r["items"]]
+
+
+@pytest.mark.parametrize("who", ["live_user", "stale_user"])
+def test_live_recommendations_when_not_fresh(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings, who: str
+) -> None:
+    user = getattr(world, who)
+    r = client.get(f"/users/{user}/recommendations", params={"k": 8}).json()
+    assert r["source"] == "live" and r["run_id"] == world.run_id and r["model"]
+    assert r["explained"] is True
+    assert len(r["items"]) == 8
+    scores = [i["score"] for i in r["items"]]
+    assert scores == sorted(scores, reverse=True)
+    heard = {
+        x["s"]
+        for x in rows(
+            driver,
+            neo4j_settings.neo4j_database,
+            "MATCH (:User {id: $u})-[:LISTENED]->(s:Song) RETURN s.id AS s",
+            u=user,
+        )
+    }
+    assert heard and not heard & {i["song_id"] for i in r["items"]}
+    for item in r["items"]:
+        assert item["name"] and item["reason"]
+        assert sum(e["weight"] for e in item["evidence"]) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_genre_filter(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    in_genre = {
+        x["s"]
+        for x in rows(
+            driver,
+            neo4j_settings.neo4j_database,
+            "MATCH (s:Song)-[:IN_GENRE]->(:Genre {id: $g}) RETURN s.id AS s",
+            g=world.genre,
+        )
+    }
+    for user in (world.fresh_user, world.live_user, "nobody-at-all"):
+        r = client.get(
+            f"/users/{user}/recommendations", params={"k": 5, "genre": world.genre}
+        ).json()
+        assert r["items"] and {i["song_id"] for i in r["items"]} <= in_genre, r
+
+
+def test_cold_start_is_popular_songs(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    top = rows(
+        driver,
+        neo4j_settings.neo4j_database,
+        "MATCH (:User)-[l:LISTENED]->(s:Song) WITH s, sum(l.plays) AS n, count(l) AS m "
+        "RETURN s.id AS s ORDER BY n DESC, m DESC, s.id LIMIT 5",
+    )
+    for user in (world.empty_user, "never-seen-user"):
+        r = client.get(f"/users/{user}/recommendations", params={"k": 5}).json()
+        assert r["source"] == "popular" and r["cold_start"] is True and r["run_id"] is None
+        assert [i["song_id"] for i in r["items"]] == [t["s"] for t in top]
+
+
+# -- explanations -------------------------------------------------------------------------------
+def test_explanation_precomputed_and_live(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    e = client.get(
+        f"/users/{world.fresh_user}/recommendations/{world.fresh_song}/explanation"
+    ).json()
+    assert e["source"] == "precomputed" and e["rank"] == 1 and e["run_id"] == world.run_id
+    graph = rows(
+        driver,
+        neo4j_settings.neo4j_database,
+        get_registry().text("explain/why_recommended"),
+        user_id=world.fresh_user,
+        song_id=world.fresh_song,
+    )[0]
+    assert e["sentence"] == graph["reason"] and e["sentence"].startswith("Because")
+    assert [(x["kind"], x["id"]) for x in e["evidence"]] == [
+        (x["kind"], x["id"]) for x in graph["evidence"]
+    ]
+    live_top = client.get(f"/users/{world.live_user}/recommendations", params={"k": 1}).json()
+    song = live_top["items"][0]["song_id"]
+    x = client.get(f"/users/{world.live_user}/recommendations/{song}/explanation").json()
+    assert x["source"] == "live" and x["rank"] == 1
+    assert x["score"] == pytest.approx(live_top["items"][0]["score"], rel=1e-4)
+    assert x["sentence"] == live_top["items"][0]["reason"]
+    assert sum(v["weight"] for v in x["evidence"]) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_explanation_errors(client: httpx.Client, world: World) -> None:
+    b = problem(client.get(f"/users/ghost/recommendations/{world.fresh_song}/explanation"), 404)
+    assert "ghost" in b["detail"]
+    b = problem(client.get(f"/users/{world.fresh_user}/recommendations/S999999/explanation"), 404)
+    assert "S999999" in b["detail"]
+    b = problem(
+        client.get(f"/users/{world.empty_user}/recommendations/{world.fresh_song}/explanation"),
+        404,
+    )
+    assert "not among" in b["detail"]
+
+
+# -- songs and users ----------------------------------------------------------------------------
+def test_song_and_similar(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    db = neo4j_settings.neo4j_database
+    s = client.get(f"/songs/{world.fresh_song}").json()
+    g = rows(
+        driver,
+        db,
+        "MATCH (s:Song {id: $s})-[:BY]->(a:Artist) OPTIONAL MATCH (u)-[l:LISTENED]->(s) "
+        "RETURN s.name AS name, a.id AS artist, sum(l.plays) AS plays, count(l) AS listeners",
+        s=world.fresh_song,
+    )[0]
+    assert (s["name"], s["artist"]["id"], s["plays"], s["listeners"]) == (
+        g["name"],
+        g["artist"],
+        g["plays"],
+        g["listeners"],
+    )
+    assert s["genres"] and all(x["id"].startswith("G") for x in s["genres"])
+    sim = client.get(f"/songs/{world.fresh_song}/similar", params={"k": 4}).json()
+    expected = rows(
+        driver,
+        db,
+        "MATCH (:Song {id: $s})-[x:SIMILAR_TO]->(t) RETURN t.id AS t ORDER BY x.rank LIMIT 4",
+        s=world.fresh_song,
+    )
+    assert [i["song_id"] for i in sim["items"]] == [e["t"] for e in expected]
+    assert len(sim["items"]) == 4 and sim["run_id"] == world.run_id
+    problem(client.get("/songs/S999999"), 404)
+    problem(client.get("/songs/S999999/similar"), 404)
+
+
+def test_profile(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    p = client.get(f"/users/{world.fresh_user}/profile", params={"top": 3}).json()
+    g = rows(
+        driver,
+        neo4j_settings.neo4j_database,
+        "MATCH (u:User {id: $u}) OPTIONAL MATCH (u)-[l:LISTENED]->() "
+        "RETURN sum(l.plays) AS plays, count(l) AS songs, COUNT { (u)-[:HAD]->() } AS sessions",
+        u=world.fresh_user,
+    )[0]
+    assert (p["stats"]["plays"], p["stats"]["songs"], p["stats"]["sessions"]) == (
+        g["plays"],
+        g["songs"],
+        g["sessions"],
+    )
+    assert len(p["top_genres"]) == 3 and len(p["top_artists"]) == 3
+    weights = [x["weight"] for x in p["top_genres"]]
+    assert weights == sorted(weights, reverse=True)
+    assert p["stats"]["first_at"] <= p["stats"]["last_at"]
+    empty = client.get(f"/users/{world.empty_user}/profile").json()
+    assert empty["stats"]["plays"] == 0 and empty["top_genres"] == []
+    assert "ghost" in problem(client.get("/users/ghost/profile"), 404)["detail"]
+
+
+# -- sessions and playlists ---------------------------------------------------------------------
+def test_next_song_by_transitions(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    db = neo4j_settings.neo4j_database
+    seed = rows(
+        driver,
+        db,
+        "MATCH (a:Song)-[f:FOLLOWED_BY]->() WITH a, count(f) AS n WHERE n >= 3 "
+        "RETURN a.id AS a ORDER BY n DESC, a.id LIMIT 1",
+    )[0]["a"]
+    expected = rows(
+        driver,
+        db,
+        "MATCH (:Song {id: $a})-[f:FOLLOWED_BY]->(b) WHERE b.id <> $a "
+        "RETURN b.id AS b, f.count AS c ORDER BY c DESC, b.id LIMIT 3",
+        a=seed,
+    )
+    r = client.post(
+        "/sessions/next",
+        json={
+            "recent_song_ids": [seed],
+            "user_id": world.fresh_user,
+            "k": 3,
+            "at": "2026-02-01T12:00:00Z",
+        },
+    ).json()
+    assert r["fallback"] is True and r["model"] == "graph-transitions" and r["run_id"] is None
+    assert [(i["song_id"], i["score"]) for i in r["items"]] == [
+        (e["b"], float(e["c"])) for e in expected
+    ]
+    problem(client.post("/sessions/next", json={"recent_song_ids": ["S999999"]}), 404)
+    problem(
+        client.post("/sessions/next", json={"recent_song_ids": [seed], "user_id": "ghost"}), 404
+    )
+    b = problem(client.post("/sessions/next", json={"recent_song_ids": []}), 422)
+    assert b["errors"][0]["field"] == "recent_song_ids"
+
+
+def test_playlist_continuation(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    db = neo4j_settings.neo4j_database
+    members = [
+        x["s"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (:Playlist {id: $p})-[c:CONTAINS]->(s) RETURN s.id AS s ORDER BY c.pos",
+            p=world.playlist_id,
+        )
+    ]
+    seeds = members[:2]
+    expected = rows(
+        driver,
+        db,
+        "UNWIND $seeds AS id MATCH (:Song {id: id})<-[:CONTAINS]-(p)-[:CONTAINS]->(t) "
+        "WHERE NOT t.id IN $seeds WITH t, count(*) AS n "
+        "RETURN t.id AS t, n ORDER BY n DESC, t.id LIMIT 5",
+        seeds=seeds,
+    )
+    r = client.post("/playlists/continue", json={"song_ids": seeds, "k": 5, "name": "mix"}).json()
+    assert r["fallback"] is True and r["model"] == "graph-cooccurrence"
+    got = [(i["song_id"], i["score"]) for i in r["items"]]
+    assert got[: len(expected)] == [(e["t"], float(e["n"])) for e in expected]
+    assert not set(seeds) & {i["song_id"] for i in r["items"]}
+    g = client.get(f"/playlists/{world.playlist_id}/continuation", params={"k": 5}).json()
+    assert g["playlist_id"] == world.playlist_id and len(g["items"]) == 5
+    assert not set(members) & {i["song_id"] for i in g["items"]}
+    problem(client.get("/playlists/nope/continuation"), 404)
+    problem(client.post("/playlists/continue", json={"track_uris": ["spotify:track:zzz"]}), 404)
+    b = problem(
+        client.post(
+            "/playlists/continue", json={"song_ids": seeds, "track_uris": ["spotify:track:a"]}
+        ),
+        422,
+    )
+    assert "exactly one" in b["detail"]
+
+
+# -- validation ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/users/U00001/recommendations?k=0", "query.k"),
+        ("/users/U00001/recommendations?k=101", "query.k"),
+        ("/songs/U00001/similar?k=abc", "query.k"),
+        ("/songs/bad%20id", "path.song_id"),
+        ("/users/" + "x" * 201 + "/profile", "path.user_id"),
+    ],
+)
+def test_bad_input_names_the_field(client: httpx.Client, path: str, field: str) -> None:
+    b = problem(client.get(path), 422)
+    assert b["errors"][0]["field"] == field and field in b["detail"]
+
+
+def test_unknown_route_is_a_problem(client: httpx.Client) -> None:
+    problem(client.get("/nothing/here"), 404)
+
+
+# -- play events --------------------------------------------------------------------------------
+def _listened(driver: neo4j.Driver, db: str, user: str) -> dict[str, int]:
+    return {
+        x["s"]: x["n"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (:User {id: $u})-[l:LISTENED]->(s) RETURN s.id AS s, l.plays AS n",
+            u=user,
+        )
+    }
+
+
+def test_play_events_reach_the_aggregates_exactly_once(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    db = neo4j_settings.neo4j_database
+    user = world.fresh_user
+    a, b = world.songs[0], world.songs[1]
+    before = _listened(driver, db, user)
+    trans = rows(
+        driver,
+        db,
+        "OPTIONAL MATCH (:Song {id: $a})-[f:FOLLOWED_BY]->(:Song {id: $b}) "
+        "RETURN coalesce(f.count, 0) AS n",
+        a=a,
+        b=b,
+    )[0]["n"]
+    profile_before = client.get(f"/users/{user}/profile").json()["stats"]["plays"]
+    batch = {
+        "user_id": user,
+        "plays": [
+            {"song_id": b, "at": "2026-03-01T10:04:00Z"},
+            {"song_id": a, "at": "2026-03-01T10:00:00Z", "ms_played": 200000},
+        ],
+    }
+    headers = {"X-API-Key": KEY, "Idempotency-Key": "batch-0001"}
+    r = client.post("/events/plays", json=batch, headers=headers)
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["duplicate"] is False and first["plays"] == 2 and first["user_created"] is False
+    again = client.post("/events/plays", json=batch, headers=headers)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.json()["session_id"] == first["session_id"]
+    after = _listened(driver, db, user)
+    assert after[a] == before.get(a, 0) + 1 and after[b] == before.get(b, 0) + 1
+    assert {k: v for k, v in after.items() if k not in (a, b)} == {
+        k: v for k, v in before.items() if k not in (a, b)
+    }
+    trans_after = rows(
+        driver,
+        db,
+        "MATCH (:Song {id: $a})-[f:FOLLOWED_BY]->(:Song {id: $b}) RETURN f.count AS n",
+        a=a,
+        b=b,
+    )[0]["n"]
+    assert trans_after == trans + 1  # ordered by time: a, then b
+    assert client.get(f"/users/{user}/profile").json()["stats"]["plays"] == profile_before + 2
+    body_key = {**batch, "idempotency_key": "batch-0002"}
+    assert (
+        client.post("/events/plays", json=body_key, headers={"X-API-Key": KEY}).status_code == 201
+    )
+    assert (
+        client.post("/events/plays", json=body_key, headers={"X-API-Key": KEY}).status_code == 200
+    )
+    assert _listened(driver, db, user)[a] == before.get(a, 0) + 2
+
+
+def test_play_events_create_new_users(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    batch = {
+        "user_id": "app-user-1",
+        "plays": [{"song_id": world.songs[5], "at": "2026-03-02T09:00:00"}],
+    }
+    r = client.post("/events/plays", json=batch, headers={"X-API-Key": KEY})
+    assert r.status_code == 201 and r.json()["user_created"] is True
+    assert _listened(driver, neo4j_settings.neo4j_database, "app-user-1") == {world.songs[5]: 1}
+    rec = client.get("/users/app-user-1/recommendations", params={"k": 3}).json()
+    assert rec["source"] == "popular" and rec["cold_start"] is False  # history, not in the model
+
+
+def test_play_event_errors(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    batch = {
+        "user_id": world.fresh_user,
+        "plays": [{"song_id": world.songs[0], "at": "2026-03-03T10:00:00Z"}],
+    }
+    b = problem(client.post("/events/plays", json=batch), 401)
+    assert "X-API-Key" in b["hint"]
+    problem(client.post("/events/plays", json=batch, headers={"X-API-Key": "wrong"}), 403)
+    before = _listened(driver, neo4j_settings.neo4j_database, world.fresh_user)
+    bad = {
+        "user_id": world.fresh_user,
+        "plays": [*batch["plays"], {"song_id": "S999999", "at": "2026-03-03T10:05:00Z"}],
+    }
+    b = problem(client.post("/events/plays", json=bad, headers={"X-API-Key": KEY}), 404)
+    assert "S999999" in b["detail"]
+    assert _listened(driver, neo4j_settings.neo4j_database, world.fresh_user) == before
+    b = problem(
+        client.post(
+            "/events/plays", json={"user_id": "u", "plays": []}, headers={"X-API-Key": KEY}
+        ),
+        422,
+    )
+    assert b["errors"][0]["field"] == "plays"
+
+
+# -- property-based: no input makes the API fail ------------------------------------------------
+def test_schemathesis_finds_no_server_errors(client: httpx.Client, tmp_path: Path) -> None:
+    exe = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
+    proc = subprocess.run(
+        [
+            exe,
+            "run",
+            f"{client.base_url_str}/openapi.json",  # type: ignore[attr-defined]
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "--seed",
+            "6",
+            "--header",
+            f"X-API-Key: {KEY}",
+            "--request-timeout",
+            "30",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=540,
+        cwd=tmp_path,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert " passed" in out and "13/13" in out, out[-2000:]

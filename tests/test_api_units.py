@@ -1,0 +1,125 @@
+"""Pure pieces of the API (issue 6): no server, no database."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import api
+from api.errors import STATUS
+from api.schemas import PlaylistContinueRequest, PlaysBatch
+from api.services.cache import TTLCache
+from api.services.events import batch_key, check_api_key, plays_table, session_id
+from spotify_engine import errors
+from spotify_engine.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_exported_names() -> None:
+    assert sorted(api.__all__) == [
+        "NextSongPredictor",
+        "PlaylistContinuer",
+        "create_app",
+        "get_app",
+    ]
+
+
+def test_every_routed_error_has_a_status() -> None:
+    """Each typed error the services raise on purpose maps to a 4xx/5xx other than 500."""
+    mapped = {cls for cls, _, _ in STATUS}
+    for cls in (
+        errors.NotFound,
+        errors.CredentialsMissing,
+        errors.CredentialsRefused,
+        errors.GraphUnavailable,
+    ):
+        assert any(issubclass(cls, m) for m in mapped), cls
+    status = {cls: st for cls, st, _ in STATUS}
+    assert status[errors.CredentialsMissing] == 401 and status[errors.CredentialsRefused] == 403
+    assert status[errors.GraphUnavailable] == 503 and status[errors.NotFound] == 404
+
+
+def test_api_key_rules() -> None:
+    with pytest.raises(errors.CredentialsRefused, match="no API key is configured") as exc:
+        check_api_key(settings=Settings(api_key=None), given="x")
+    assert "SPOTIFY_ENGINE_API_KEY" in (exc.value.hint or "")
+    s = Settings(api_key="k" * 20)
+    with pytest.raises(errors.CredentialsMissing):
+        check_api_key(settings=s, given=None)
+    with pytest.raises(errors.CredentialsRefused, match="not valid"):
+        check_api_key(settings=s, given="k" * 19)
+    check_api_key(settings=s, given="k" * 20)
+
+
+def test_batches_become_one_ordered_session_with_a_stable_id() -> None:
+    batch = PlaysBatch.model_validate(
+        {
+            "user_id": "u1",
+            "plays": [
+                {"song_id": "b", "at": "2026-01-01T10:05:00+01:00"},
+                {"song_id": "a", "at": "2026-01-01T09:00:00Z", "ms_played": 1000},
+            ],
+        }
+    )
+    sid = session_id("u1", "key-1")
+    assert sid == session_id("u1", "key-1") != session_id("u2", "key-1")
+    assert sid != session_id("u1", "key-2")
+    t = plays_table(batch, sid)
+    assert t["song_id"].tolist() == ["a", "b"] and t["pos"].tolist() == [0, 1]
+    assert t["ts"].tolist() == [1767258000000, 1767258300000]
+    assert t["ms_played"].isna().tolist() == [False, True]
+    assert batch_key(batch) == batch_key(PlaysBatch.model_validate(batch.model_dump()))
+
+
+def test_playlist_request_needs_exactly_one_seed_list() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        PlaylistContinueRequest.model_validate({"k": 3})
+    ok = PlaylistContinueRequest.model_validate({"track_uris": ["spotify:track:abc"]})
+    assert ok.seeds == ["spotify:track:abc"]
+
+
+def test_ttl_cache_expires_and_can_be_disabled() -> None:
+    c = TTLCache(0.05)
+    c.put("a", 1)
+    assert c.get("a") == 1
+    time.sleep(0.06)
+    assert c.get("a") is None
+    off = TTLCache(0)
+    off.put("a", 1)
+    assert off.get("a") is None
+
+
+def test_openapi_lists_every_endpoint() -> None:
+    paths = set(api.create_app(Settings()).openapi()["paths"])
+    assert paths == {
+        "/health",
+        "/ready",
+        "/users/{user_id}/recommendations",
+        "/users/{user_id}/recommendations/{song_id}/explanation",
+        "/users/{user_id}/profile",
+        "/songs/{song_id}",
+        "/songs/{song_id}/similar",
+        "/sessions/next",
+        "/playlists/continue",
+        "/playlists/{playlist_id}/continuation",
+        "/events/plays",
+        "/models",
+        "/models/active",
+    }
+
+
+def test_compose_has_the_api_next_to_neo4j() -> None:
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    svc = compose["services"]["api"]
+    assert svc["build"] == "."
+    assert svc["depends_on"] == {"neo4j": {"condition": "service_healthy"}}
+    assert svc["environment"]["NEO4J_URI"] == "bolt://neo4j:7687"
+    assert svc["env_file"][0]["path"] == ".env"
+    docker = (REPO / "Dockerfile").read_text()
+    for pkg in ("spotify_engine", "ingest", "graphdb", "gnn", "api", "cypher"):
+        assert f"COPY {pkg} ./{pkg}" in docker
+    assert 'CMD ["spotify-engine", "serve"]' in docker
