@@ -60,8 +60,10 @@ def demo(
     server = LocalServer(s) if backend == "local" else None
     compose = ComposeNeo4j(s) if backend == "docker" else None
     if stop:
+        if stop_api(s):
+            console.print("API stopped")
         stopped = (server is not None and server.stop()) or (compose is not None and compose.stop())
-        console.print(f"Neo4j stopped ({backend})" if stopped else "nothing to stop")
+        console.print(f"Neo4j stopped ({backend})" if stopped else "Neo4j: nothing to stop")
         return
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -85,7 +87,9 @@ def demo(
     console.print(f"Neo4j: {backend} at {s.uri}")
     step("neo4j", t0)
 
-    config = SyntheticConfig(users=users, songs=songs, artists=artists, seed=seed)
+    config = SyntheticConfig(
+        users=users, songs=songs, artists=artists, seed=seed, playlists_per_user=2.0
+    )
     data_dir = (
         Path(s.home).expanduser() / "demo" / f"synthetic-{users}u-{songs}s-{artists}a-seed{seed}"
     )
@@ -185,6 +189,12 @@ def demo(
         write_back(driver, res.recommender, exp, res.run.run_id, k=10)
         step("writeback", t0)
 
+        # 4. The two other paradigms, on the same export
+        console.rule("[bold]4. Playlist continuation")
+        t0 = time.perf_counter()
+        _playlists(snap, runs_root)
+        step("playlists", t0)
+
         # 5. Examples
         reg = get_registry()
         examples = [str(u) for u in snap.user_ids[:3]]
@@ -218,6 +228,12 @@ def demo(
         for what, path in pictures.items():
             console.print(f"picture: {what:<12} {path}", highlight=False, soft_wrap=True)
 
+    # 7. The API, in the background, over the same graph and runs
+    t0 = time.perf_counter()
+    with console.status("Starting the API (spotify-engine serve) ..."):
+        api_url = start_api(s)
+    step("api", t0)
+
     timings["total"] = time.perf_counter() - t_start
     run_dir = res.run.path
     guide = (
@@ -236,6 +252,8 @@ def demo(
             f"Neo4j Browser  http://localhost:{s.http_port}/browser/  (user {s.neo4j_user}, {where})\n"
             f"Guide          {guide}\n"
             f"               then in Browser :play http://localhost:8765/guide.html\n"
+            f"API            {api_url}/docs  (e.g. curl {api_url}/users/"
+            f"{examples[0] if examples else 'U00001'}/recommendations?k=5)\n"
             f"Explain        spotify-engine explain --user {examples[0] if examples else 'U00001'}"
             f" --song {first_song or 'S000001'}\n"
             f"Run folder     {run_dir} (metrics.json, model.pt, *.png, profile/)\n"
@@ -272,3 +290,101 @@ def _pictures(
             title=f"Attention of user {examples[0]} over the songs it played (top {len(rows)})",
         )
     return out
+
+
+def _api_files(s: Settings) -> tuple[Path, Path]:
+    base = s.home.expanduser() / "demo"
+    return base / "api.pid", base / "api.log"
+
+
+def stop_api(s: Settings) -> bool:
+    """Stop the API the demo started (its pid file says which process); False if none ran."""
+    import os
+    import signal
+
+    pid_file, _ = _api_files(s)
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.killpg(pid, signal.SIGTERM)
+        stopped = True
+    except (ValueError, ProcessLookupError, PermissionError):
+        stopped = False
+    pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def start_api(s: Settings, *, timeout: float = 120.0) -> str:
+    """Start ``spotify-engine serve`` in the background on the same Neo4j and runs; wait until
+    ``/ready`` answers 200. Returns the base URL."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    stop_api(s)
+    pid_file, log_file = _api_files(s)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    host, port = s.api_host, s.api_port
+    url = f"http://{host}:{port}"
+    env = {
+        **os.environ,
+        "SPOTIFY_ENGINE_RUNS_DIR": str(Path(s.runs_dir).resolve()),
+        "SPOTIFY_ENGINE_BOLT_PORT": str(s.bolt_port),
+        "SPOTIFY_ENGINE_HTTP_PORT": str(s.http_port),
+    }
+    if s.neo4j_uri:
+        env["NEO4J_URI"] = s.neo4j_uri
+        env["NEO4J_PASSWORD"] = s.password()
+    if s.neo4j_home:
+        env["SPOTIFY_ENGINE_NEO4J_HOME"] = str(s.neo4j_home)
+    exe = Path(sys.executable).parent / "spotify-engine"
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            [str(exe), "serve", "--host", host, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise ConfigError(
+                f"the API exited at start ({tail[0]})",
+                hint=f"see {log_file}; is port {port} free? (SPOTIFY_ENGINE_API_PORT)",
+            )
+        try:
+            if httpx.get(f"{url}/ready", timeout=2.0).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop_api(s)
+    raise ConfigError(
+        f"the API did not answer on {url} within {timeout:.0f}s", hint=f"see {log_file}"
+    )
+
+
+def _playlists(snap: Any, runs_root: Path) -> None:
+    """Every playlist model through the challenge metrics; the best by validation is served."""
+    from gnn._playlist import train_playlist_models
+    from spotify_engine.cli._playlist import print_results
+
+    with console.status("Playlist continuation: training ...") as status:
+        results, split = train_playlist_models(
+            snap, runs_root=runs_root, activate="best", progress=lambda m: status.update(m)
+        )
+    console.print(
+        f"playlists: {len(split.train):,} training, {len(split.val):,} validation, "
+        f"{len(split.test):,} test; first K tracks revealed, the rest ranked"
+    )
+    print_results(
+        {n: {"val": r.val, "test": r.test, "seconds": r.seconds} for n, r in results.items()}
+    )
