@@ -51,6 +51,12 @@ class LoadResult:
     sessions_new: int = 0
     sessions_existing: int = 0
     relationships: int = 0
+    relationships_created: int = 0
+
+    @property
+    def relationships_updated(self) -> int:
+        """Relationships written that already existed (aggregates added to, entity links re-set)."""
+        return self.relationships - self.relationships_created
 
     @property
     def total_seconds(self) -> float:
@@ -139,19 +145,26 @@ class Loader:
 
     # -- helpers ---------------------------------------------------------------------------
     def _write(
-        self, name: str, rows: list[dict[str, Any]], phase: str, size: int | None = None
+        self,
+        name: str,
+        rows: list[dict[str, Any]],
+        phase: str,
+        size: int | None = None,
+        result: LoadResult | None = None,
     ) -> int:
         total = len(rows)
         done = 0
         text = self.reg.text(name)
 
         @neo4j.unit_of_work(metadata={"query": name})
-        def work(tx: neo4j.ManagedTransaction, rows: list[dict[str, Any]]) -> None:
-            tx.run(text, rows=rows).consume()
+        def work(tx: neo4j.ManagedTransaction, rows: list[dict[str, Any]]) -> int:
+            return tx.run(text, rows=rows).consume().counters.relationships_created
 
         with graph_errors(), self.driver.session(database=self.database) as session:
             for chunk in _chunks(rows, size or self.batch_size):
-                session.execute_write(work, chunk)
+                created = session.execute_write(work, chunk)
+                if result is not None:
+                    result.relationships_created += created
                 done += len(chunk)
                 self.progress(phase, done, total)
         return total
@@ -244,7 +257,7 @@ class Loader:
         )
         for name, phase, rows in steps:
             t0 = time.perf_counter()
-            result.rows[phase] = self._write(name, rows, phase)
+            result.rows[phase] = self._write(name, rows, phase, result=result)
             result.seconds[phase] = time.perf_counter() - t0
         result.relationships += (
             len(songs["artist_id"].dropna())
@@ -306,7 +319,8 @@ class Loader:
 
     @staticmethod
     def _aggregates(chunk: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        g = chunk.groupby(["user_id", "song_id"], sort=False)
+        """Per-chunk sums for ``LISTENED`` and ``FOLLOWED_BY``, sorted by their node ids."""
+        g = chunk.groupby(["user_id", "song_id"], sort=True)
         agg = g.agg(
             plays=("ts", "size"),
             ms_played=("ms_played", "sum"),
@@ -315,24 +329,37 @@ class Loader:
             first_at=("ts", "min"),
             last_at=("ts", "max"),
         ).reset_index()
+        ms = agg["ms_played"].to_numpy(dtype=np.float64).astype(np.int64).tolist()
+        known = (agg["ms_known"].to_numpy() > 0).tolist()
         listened = [
             {
-                "user_id": r.user_id,
-                "song_id": r.song_id,
-                "plays": int(r.plays),
-                "ms_played": int(r.ms_played) if r.ms_known else None,
-                "skips": int(r.skips),
-                "first_at": int(r.first_at),
-                "last_at": int(r.last_at),
+                "user_id": u,
+                "song_id": s,
+                "plays": p,
+                "ms_played": m if k else None,
+                "skips": sk,
+                "first_at": f,
+                "last_at": la,
             }
-            for r in agg.itertuples(index=False)
+            for u, s, p, m, k, sk, f, la in zip(
+                agg["user_id"].tolist(),
+                agg["song_id"].tolist(),
+                agg["plays"].to_numpy(dtype=np.int64).tolist(),
+                ms,
+                known,
+                agg["skips"].to_numpy(dtype=np.int64).tolist(),
+                agg["first_at"].to_numpy(dtype=np.int64).tolist(),
+                agg["last_at"].to_numpy(dtype=np.int64).tolist(),
+                strict=True,
+            )
         ]
         nxt = chunk["song_id"].shift(-1)
         same = chunk["session_id"].eq(chunk["session_id"].shift(-1))
         pairs = pd.DataFrame({"a": chunk["song_id"][same], "b": nxt[same]})
-        counts = pairs.groupby(["a", "b"], sort=False).size().reset_index(name="count")
+        counts = pairs.groupby(["a", "b"], sort=True).size()
         transitions = [
-            {"a": r.a, "b": r.b, "count": int(r.count)} for r in counts.itertuples(index=False)
+            {"a": a, "b": b, "count": c}
+            for (a, b), c in zip(counts.index.tolist(), counts.to_numpy().tolist(), strict=True)
         ]
         return listened, transitions
 
@@ -350,13 +377,13 @@ class Loader:
         t0 = time.perf_counter()
 
         @neo4j.unit_of_work(metadata={"query": "ingest/create_sessions"})
-        def work(tx: neo4j.ManagedTransaction, chunk: pd.DataFrame) -> tuple[int, int, int]:
+        def work(tx: neo4j.ManagedTransaction, chunk: pd.DataFrame) -> tuple[int, int, int, int]:
             ids = chunk["session_id"].unique().tolist()
             existing = set(tx.run(q_find, ids=ids).single(strict=True)["existing"])
             if existing:
                 chunk = chunk[~chunk["session_id"].isin(existing)]
             if chunk.empty:
-                return 0, len(existing), 0
+                return 0, len(existing), 0, 0
             sessions = self._session_rows(chunk)
             listened, transitions = self._aggregates(chunk)
             fresh = tx.run(
@@ -365,26 +392,26 @@ class Loader:
                 song_ids=sorted({r["a"] for r in transitions}),
             ).single(strict=True)
             fresh_users, fresh_songs = set(fresh["users"]), set(fresh["songs"])
-            tx.run(q_sessions, rows=sessions).consume()
+            created = tx.run(q_sessions, rows=sessions).consume().counters.relationships_created
             for rows, q_create, q_merge, key, is_fresh in (
                 (listened, q_new_listened, q_listened, "user_id", fresh_users),
                 (transitions, q_new_trans, q_trans, "a", fresh_songs),
             ):
                 new_rows = [r for r in rows if r[key] in is_fresh]
                 old_rows = [r for r in rows if r[key] not in is_fresh]
-                if new_rows:
-                    tx.run(q_create, rows=new_rows).consume()
-                if old_rows:
-                    tx.run(q_merge, rows=old_rows).consume()
+                for q, part in ((q_create, new_rows), (q_merge, old_rows)):
+                    if part:
+                        created += tx.run(q, rows=part).consume().counters.relationships_created
             rels = len(sessions) + len(chunk) + len(listened) + len(transitions)
-            return len(sessions), len(existing), rels
+            return len(sessions), len(existing), rels, created
 
         with graph_errors(), self.driver.session(database=self.database) as session:
             for chunk in self._session_chunks(plays):
-                new, old, rels = session.execute_write(work, chunk)
+                new, old, rels, created = session.execute_write(work, chunk)
                 result.sessions_new += new
                 result.sessions_existing += old
                 result.relationships += rels
+                result.relationships_created += created
                 done += len(chunk)
                 self.progress("plays", done, total)
         result.rows["plays"] = total
@@ -422,7 +449,7 @@ class Loader:
         per = max(
             1, self.batch_size // max(1, int(np.mean([len(r["songs"]) for r in rows] or [1])))
         )
-        self._write("ingest/replace_playlists", rows, "playlists", size=per)
+        self._write("ingest/replace_playlists", rows, "playlists", size=per, result=result)
         result.rows["playlists"] = len(rows)
         result.rows["playlist_tracks"] = len(tracks)
         result.relationships += len(tracks) + sum(1 for r in rows if r["user_id"])

@@ -1,0 +1,160 @@
+"""The plays loader (issue 3, loader speed): what it counts, and chunks that are partly loaded.
+
+The ingest benchmark reports relationships created (the server's counters) and updated
+(aggregates added to); both are checked against the graph itself here. A chunk that mixes
+loaded and new sessions must add every aggregate exactly once, whichever chunk a session
+lands in: loading half of the sessions and then all of them gives the graph of one load.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import neo4j
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from graphdb import wipe_graph
+from ingest import Loader, SyntheticConfig, generate
+from ingest._tables import SCHEMAS
+from spotify_engine.settings import Settings
+
+pytestmark = pytest.mark.neo4j
+
+SMALL = SyntheticConfig(users=12, songs=90, artists=10, days=5, mean_plays_per_user=20, seed=3)
+
+
+def _rows(driver: neo4j.Driver, db: str, text: str) -> list[dict]:
+    records, _, _ = driver.execute_query(text, database_=db)
+    return [r.data() for r in records]
+
+
+def _dump(driver: neo4j.Driver, db: str) -> tuple[list[str], list[str]]:
+    nodes = _rows(
+        driver,
+        db,
+        "MATCH (n) WHERE NOT n:IngestBatch RETURN labels(n) AS l, properties(n) AS p",
+    )
+    rels = _rows(
+        driver,
+        db,
+        "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, properties(r) AS p, b.id AS b",
+    )
+    return (
+        sorted(json.dumps(n, sort_keys=True) for n in nodes),
+        sorted(json.dumps(r, sort_keys=True) for r in rels),
+    )
+
+
+def _relationship_count(driver: neo4j.Driver, db: str) -> int:
+    return _rows(driver, db, "MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The synthetic tables, and a copy whose plays are every other session of them."""
+    root = tmp_path_factory.mktemp("loader-counts")
+    whole = root / "whole"
+    generate(SMALL, whole)
+    part = root / "part"
+    part.mkdir()
+    for name in SCHEMAS:
+        src = whole / f"{name}.parquet"
+        if src.exists() and name != "plays":
+            shutil.copy(src, part / src.name)
+    plays = pq.read_table(whole / "plays.parquet").to_pandas()
+    ids = sorted(plays["session_id"].unique())
+    half = plays[plays["session_id"].isin(ids[::2])]
+    pq.write_table(
+        pa.Table.from_pandas(
+            half, schema=pq.read_schema(whole / "plays.parquet"), preserve_index=False
+        ),
+        part / "plays.parquet",
+    )
+    return whole, part
+
+
+def test_partly_loaded_chunks_add_each_session_once(
+    graph: neo4j.Driver, neo4j_settings: Settings, folders: tuple[Path, Path]
+) -> None:
+    whole, part = folders
+    db = neo4j_settings.neo4j_database
+    plays = pq.read_table(whole / "plays.parquet").to_pandas()
+    n_sessions = plays["session_id"].nunique()
+
+    wipe_graph(graph, db)
+    once = Loader(graph, db, batch_size=60).load(whole, source="synthetic")
+    expected = _dump(graph, db)
+    assert once.sessions_new == n_sessions
+
+    wipe_graph(graph, db)
+    first = Loader(graph, db, batch_size=60).load(part, source="synthetic")
+    second = Loader(graph, db, batch_size=60).load(whole, source="synthetic")
+    assert first.sessions_new == (n_sessions + 1) // 2
+    assert second.sessions_existing == first.sessions_new
+    assert second.sessions_new == n_sessions - first.sessions_new
+    assert _dump(graph, db) == expected
+
+    # The right answer from the table itself: LISTENED.plays counts plays per user and song.
+    truth = plays.groupby(["user_id", "song_id"]).size()
+    got = _rows(
+        graph,
+        db,
+        "MATCH (u:User)-[l:LISTENED]->(s:Song) RETURN u.id AS u, s.id AS s, l.plays AS n",
+    )
+    assert {(r["u"], r["s"]): r["n"] for r in got} == {k: int(v) for k, v in truth.items()}
+
+
+def test_created_relationships_are_the_servers_count(
+    graph: neo4j.Driver, neo4j_settings: Settings, folders: tuple[Path, Path]
+) -> None:
+    whole, _ = folders
+    db = neo4j_settings.neo4j_database
+    wipe_graph(graph, db)
+    loader = Loader(graph, db, batch_size=60)
+    result = loader.load(whole, source="synthetic")
+    assert result.relationships_created == _relationship_count(graph, db) > 0
+    # Aggregates met again in a later chunk are updated, not created.
+    assert result.relationships_updated == result.relationships - result.relationships_created
+    assert result.relationships_updated > 0
+
+    forced = loader.load(whole, source="synthetic", force=True)
+    contains = _rows(graph, db, "MATCH ()-[r:CONTAINS]->() RETURN count(r) AS n")[0]["n"]
+    assert forced.sessions_new == 0
+    assert forced.relationships_created == contains  # playlists' tracks are replaced
+    assert _relationship_count(graph, db) == result.relationships_created
+
+
+def test_aggregates_are_sorted_and_sum_the_chunk() -> None:
+    chunk = pd.DataFrame(
+        {
+            "user_id": ["U2", "U2", "U2", "U1", "U1"],
+            "song_id": ["S2", "S1", "S2", "S9", "S1"],
+            "session_id": ["b", "b", "b", "a", "a"],
+            "pos": [0, 1, 2, 0, 1],
+            "ts": [10, 20, 30, 1, 2],
+            "ms_played": [5.0, float("nan"), 7.0, float("nan"), float("nan")],
+            "skipped": [False, True, True, False, False],
+        }
+    )
+    listened, transitions = Loader._aggregates(chunk)
+    assert listened == [
+        {"user_id": "U1", "song_id": "S1", "plays": 1, "ms_played": None, "skips": 0,
+         "first_at": 2, "last_at": 2},
+        {"user_id": "U1", "song_id": "S9", "plays": 1, "ms_played": None, "skips": 0,
+         "first_at": 1, "last_at": 1},
+        {"user_id": "U2", "song_id": "S1", "plays": 1, "ms_played": None, "skips": 1,
+         "first_at": 20, "last_at": 20},
+        {"user_id": "U2", "song_id": "S2", "plays": 2, "ms_played": 12, "skips": 1,
+         "first_at": 10, "last_at": 30},
+    ]  # fmt: skip
+    # Transitions stay inside a session: a -> b is not one (different sessions).
+    assert transitions == [
+        {"a": "S1", "b": "S2", "count": 1},
+        {"a": "S2", "b": "S1", "count": 1},
+        {"a": "S9", "b": "S1", "count": 1},
+    ]
