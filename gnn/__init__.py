@@ -15,6 +15,7 @@ from gnn._models import BasicGAT, EnhancedGAT, LightGCNModel
 from gnn._pipeline import MODELS, make_recommender, prepare, train_model
 from gnn._recommender import ModelError, Recommender
 from gnn._registry import get_active, list_runs, load_run, save_run, set_active
+from gnn._session import NextSongPredictor, load_next_song_predictor
 from gnn._snapshot import GraphSnapshot
 from gnn._store import Neo4jFeatureStore, Neo4jGraphStore, neo4j_stores
 from gnn._train import (
@@ -44,6 +45,7 @@ __all__ = [
     "ModelError",
     "Neo4jFeatureStore",
     "Neo4jGraphStore",
+    "NextSongPredictor",
     "Oracle",
     "PairExplanation",
     "Popularity",
@@ -59,6 +61,7 @@ __all__ = [
     "get_active",
     "list_runs",
     "load_run",
+    "load_next_song_predictor",
     "load_snapshot",
     "make_recommender",
     "neo4j_stores",

@@ -204,10 +204,23 @@ def write_back(
     }
 
 
+TASK_HELP = "user (recommendations for a user), session (next song) or playlist."
+TASKS = ("user", "session", "playlist")
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ModelError(f"unknown task {task!r}", hint=f"choose one of {', '.join(TASKS)}")
+
+
 def train(
     model: Annotated[
-        str, typer.Option(help="enhancedgat, basicgat, lightgcn, ease, itemknn, popularity")
-    ] = "enhancedgat",
+        str | None,
+        typer.Option(
+            help="user task: enhancedgat (default), basicgat, lightgcn, ease, itemknn, "
+            "popularity; session task: best (default), popularity, markov, sknn, sessiongnn"
+        ),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")
     ] = None,
@@ -226,8 +239,16 @@ def train(
     snapshot: Annotated[
         Path | None, typer.Option(help="Train from a saved snapshot instead of Neo4j.")
     ] = None,
+    task: Annotated[str, typer.Option(help=TASK_HELP)] = "user",
 ) -> None:
     """Export the graph, train with early stopping, test on the held-out period, write back."""
+    _check_task(task)
+    if task == "session":
+        from spotify_engine.cli._session import train_session
+
+        train_session(model=model, epochs=epochs, snapshot_path=snapshot)
+        return
+    model = model or "enhancedgat"
     if snapshot is not None and not writeback:
         run_training(
             model=model, epochs=epochs, truth=truth, writeback=False, k=k, snapshot_path=snapshot
@@ -271,8 +292,15 @@ def evaluate(
     sample: Annotated[
         int, typer.Option(min=5, max=2000, help="Recommendations sampled for deletion fidelity.")
     ] = 60,
+    task: Annotated[str, typer.Option(help=TASK_HELP)] = "user",
 ) -> None:
     """Show a run's test metrics; with --explanations, deletion fidelity and planted truth."""
+    _check_task(task)
+    if task == "session":
+        from spotify_engine.cli._session import evaluate_session
+
+        evaluate_session(run=run)
+        return
     _quiet_torch()
     info = _run_or_active(run)
     console.print(metrics_table({f"{info.model} ({info.run_id})": info.metrics}, "Test metrics"))
