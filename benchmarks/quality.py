@@ -17,11 +17,13 @@ It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``,
 27687/27474) and wipes it; set NEO4J_URI to use another server (it will be wiped too).
 
     python benchmarks/quality.py [--datasets generator,reference] [--models ...] [--quick]
+    python benchmarks/quality.py --task session [--quick]   # next song: benchmarks/_quality_session.py
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -145,8 +147,12 @@ def main() -> None:
     ap.add_argument("--datasets", default="generator,reference")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--quick", action="store_true", help="a small generator data set (smoke run)")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "quality.json")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--task", choices=("user", "session"), default="user")
     args = ap.parse_args()
+    args.out = args.out or HERE / "results" / (
+        "quality.json" if args.task == "user" else f"quality_{args.task}.json"
+    )
     settings = get_settings()
     if settings.uses_local_server:
         server = LocalServer(settings)
@@ -164,8 +170,19 @@ def main() -> None:
         "reference_claims": {"recall@10_claimed": 0.38, "recall@10_measured_its_protocol": 0.035},
         "datasets": {},
     }
+    if args.task == "session":
+        spec = importlib.util.spec_from_file_location("_qs", HERE / "_quality_session.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = mod.run(driver, settings, Path(tmp), quick=args.quick)
+        mod.print_table(res)
+        out.pop("reference_claims")
+        out.update(benchmark="quality-session", protocol=res.pop("protocol"))
+        out["datasets"]["generator"] = res
     with tempfile.TemporaryDirectory() as tmp:
-        for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
+        names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        for name in names if args.task == "user" else []:
             print(f"== {name}", flush=True)
             out["datasets"][name] = run_dataset(
                 name, driver, settings, models, Path(tmp), args.quick

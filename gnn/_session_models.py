@@ -240,6 +240,35 @@ class _Rows:
         )
 
 
+def edge_rows(
+    counts: sp.csr_matrix,
+    items: np.ndarray,
+    col: int,
+    leave_out: np.ndarray | None = None,
+) -> sp.csr_matrix:
+    """Transition probabilities from the prefix song in column ``col``: row b is
+    ``P(. | items[b, col])`` over training transitions (empty for padding).
+
+    ``leave_out`` (training only): the targets whose own transition ``items[b, col] -> target``
+    is one of the counts; it is taken out (leave-one-out), so the feature means the same in
+    training as for held-out sessions.
+
+    Shapes:
+        counts: [S, S]; items: int64 [B, L] -> [B, S] sparse
+    """
+    src = items[:, col]
+    ok = (src >= 0).astype(np.float32)
+    m = sp.csr_matrix(counts[np.maximum(src, 0)], dtype=np.float32)
+    outdeg = np.asarray(m.sum(axis=1), dtype=np.float32).ravel()
+    if leave_out is not None:
+        b = np.arange(len(src))
+        m = (m - sp.csr_matrix((ok, (b, leave_out)), shape=m.shape)).tocsr()
+        m.eliminate_zeros()
+        outdeg = outdeg - ok
+    scale = ok / np.maximum(outdeg, 1.0)
+    return sp.csr_matrix(sp.diags(scale).dot(m))
+
+
 class SessionNet(nn.Module):
     """Scores every song as the next play of a prefix.
 
@@ -248,7 +277,9 @@ class SessionNet(nn.Module):
     encoded from ``[h, A_out h0]`` (itself and the mean of its observed successors) plus a
     reverse-position embedding. Readout (SR-GNN): ``alpha_i = q^T sigmoid(W1 x_last +
     W2 x_i)``, ``s = W3 [x_last; sum_i alpha_i x_i]``, plus projections of the user and
-    hour-of-day embeddings (a learned "unknown" row each). Logits: ``scale * cos(s, h)``.
+    hour-of-day embeddings (a learned "unknown" row each). Logits: ``scale * cos(s, h)``
+    plus learned weights on the transition graph's edges from the last two prefix songs,
+    ``edge[0] * P(b | x_last) + edge[1] * P(b | x_last-1)`` (see :func:`edge_rows`).
 
     Args:
         num_songs, num_artists, num_users: table sizes.
@@ -289,6 +320,7 @@ class SessionNet(nn.Module):
         self.w3 = nn.Linear(2 * dim, dim)
         self.ctx = nn.Linear(2 * dim, dim)
         self.drop = nn.Dropout(dropout)
+        self.edge = nn.Parameter(torch.tensor([4.0, 1.0]))
         artist = np.where(song_artist >= 0, song_artist, num_artists)
         self.register_buffer("song_artist", torch.from_numpy(artist.astype(np.int64)))
         self.sym = _Rows(sym)
@@ -300,6 +332,8 @@ class SessionNet(nn.Module):
             nn.init.normal_(emb.weight, std=0.1)
         for lin in (self.encode, self.w1, self.w2, self.q, self.w3, self.ctx):
             lin.reset_parameters()
+        with torch.no_grad():
+            self.edge.copy_(torch.tensor([4.0, 1.0]))
 
     def songs(self, rows: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Song representations ``h`` and successor means ``A_out h0`` of ``rows`` (default
@@ -356,6 +390,8 @@ class SessionGNN(SessionModel):
         epoch_positions: training prefixes sampled per epoch (default 100,000; None: all).
         negatives: sampled-softmax negatives per step, drawn from half uniform, half
             popularity^0.75 (default 2048); None trains with the full softmax.
+        edge_term: add learned weights on the transition probabilities from the last two
+            prefix songs (:func:`edge_rows`) to the logits (default True).
         seed: torch and sampling seed (default 0).
         threads: torch threads for the process (default: leave as is; on a busy machine one
             thread is much faster than two that wait for each other).
@@ -378,6 +414,7 @@ class SessionGNN(SessionModel):
         val_positions: int = 20_000,
         epoch_positions: int | None = 100_000,
         negatives: int | None = 2048,
+        edge_term: bool = True,
         seed: int = 0,
         threads: int | None = None,
     ) -> None:
@@ -388,13 +425,17 @@ class SessionGNN(SessionModel):
         self.dropout, self.scale, self.max_len = dropout, scale, max_len
         self.context_dropout, self.val_positions = context_dropout, val_positions
         self.epoch_positions, self.negatives = epoch_positions, negatives
+        self.edge_term = edge_term
         self.seed, self.threads = seed, threads
         self.net: SessionNet | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def config(self) -> dict[str, Any]:
-        keys = ("dim", "epochs", "patience", "batch_size", "lr", "weight_decay", "dropout")
-        keys += ("scale", "max_len", "context_dropout", "val_positions", "epoch_positions")
-        keys += ("negatives", "seed", "threads")
+        keys = (
+            *("dim", "epochs", "patience", "batch_size", "lr", "weight_decay", "dropout"),
+            *("scale", "max_len", "context_dropout", "val_positions", "epoch_positions"),
+            *("negatives", "edge_term", "seed", "threads"),
+        )
         return {k: getattr(self, k) for k in keys}
 
     @staticmethod
@@ -416,6 +457,7 @@ class SessionGNN(SessionModel):
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         sym, out = self._graphs(train)
+        self.counts_ = transition_matrix(train)
         net = SessionNet(
             num_songs=train.num_songs,
             num_artists=train.num_artists,
@@ -507,36 +549,59 @@ class SessionGNN(SessionModel):
         items = torch.from_numpy(batch.items)
         u, hr = torch.from_numpy(user), torch.from_numpy(hour)
         tgt = torch.from_numpy(target)
-        rows, cols = torch.from_numpy(batch.seen_rows), torch.from_numpy(batch.seen_cols)
         num_songs = net.num_songs
+        edges = self._edges(batch, target)
         if self.negatives is None or self.negatives >= num_songs:
             logits = net(items, u, hr)
+            for w, m in edges:
+                coo = m.tocoo()
+                idx = (
+                    torch.from_numpy(coo.row.astype(np.int64)),
+                    torch.from_numpy(coo.col.astype(np.int64)),
+                )
+                logits = logits.index_put(idx, w * torch.from_numpy(coo.data), accumulate=True)
             seen = torch.zeros_like(logits, dtype=torch.bool)
-            seen[rows, cols] = True
+            seen[torch.from_numpy(batch.seen_rows), torch.from_numpy(batch.seen_cols)] = True
             return F.cross_entropy(logits.masked_fill(seen, float("-inf")), tgt)
         neg = rng.choice(num_songs, size=self.negatives, p=neg_p)
         prefix = batch.items[batch.items >= 0]
-        rows = np.unique(np.concatenate([prefix, target, neg]))
-        h, succ = net.songs(rows)
-        local = np.where(batch.items >= 0, np.searchsorted(rows, np.maximum(batch.items, 0)), -1)
+        needed = np.unique(np.concatenate([prefix, target, neg]))
+        h, succ = net.songs(needed)
+        local = np.where(batch.items >= 0, np.searchsorted(needed, np.maximum(batch.items, 0)), -1)
         s = F.normalize(net.session(torch.from_numpy(local), u, hr, h, succ), dim=-1)
         log_q = torch.from_numpy(np.log(self.negatives * neg_p).astype(np.float32))
         hn = F.normalize(h, dim=-1)
-        t_loc = torch.from_numpy(np.searchsorted(rows, target))
-        n_loc = torch.from_numpy(np.searchsorted(rows, neg))
+        t_loc = torch.from_numpy(np.searchsorted(needed, target))
+        n_loc = torch.from_numpy(np.searchsorted(needed, neg))
         neg_t = torch.from_numpy(neg)
         pos_logit = self.scale * (s * hn[t_loc]).sum(-1) - log_q[tgt]
         neg_logit = self.scale * s @ hn[n_loc].T - log_q[neg_t]
-        seen = np.zeros((len(target), num_songs), dtype=bool)
-        seen[batch.seen_rows, batch.seen_cols] = True
-        seen[np.arange(len(target)), target] = True  # accidental hits
-        neg_logit = neg_logit.masked_fill(torch.from_numpy(seen[:, neg]), float("-inf"))
+        b = np.arange(len(target))
+        for w, m in edges:
+            pos_logit = pos_logit + w * torch.from_numpy(np.asarray(m[b, target]).ravel())
+            neg_logit = neg_logit + w * torch.from_numpy(m[:, neg].toarray())
+        hidden = np.zeros((len(target), num_songs), dtype=bool)
+        hidden[batch.seen_rows, batch.seen_cols] = True
+        hidden[b, target] = True  # accidental hits
+        neg_logit = neg_logit.masked_fill(torch.from_numpy(hidden[:, neg]), float("-inf"))
         logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)
         return F.cross_entropy(logits, torch.zeros(len(target), dtype=torch.long))
 
+    def _edges(
+        self, batch: PrefixBatch, target: np.ndarray | None = None
+    ) -> list[tuple[torch.Tensor, sp.csr_matrix]]:
+        """(weight, transition rows) from the last two prefix songs; leave-one-out for the
+        last song's own transition when ``target`` is given (training)."""
+        if not self.edge_term or self.net is None:
+            return []
+        return [
+            (self.net.edge[0], edge_rows(self.counts_, batch.items, -1, leave_out=target)),
+            (self.net.edge[1], edge_rows(self.counts_, batch.items, -2)),
+        ]
+
     def _songs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Cached song tables for inference (built once after training or loading)."""
-        cache = getattr(self, "_cache", None)
+        cache = self._cache
         if cache is None:
             assert self.net is not None
             with torch.no_grad():
@@ -561,6 +626,9 @@ class SessionGNN(SessionModel):
             succ,
         )
         out = (self.scale * F.normalize(s, dim=-1) @ hn.T).numpy()
+        for w, m in self._edges(batch):
+            coo = m.tocoo()
+            out[coo.row, coo.col] += float(w) * coo.data
         if was_training:
             self.net.train()
         return out

@@ -137,9 +137,12 @@ def compare_session_models(
         if progress is not None:
             progress(f"evaluating {model.name}")
         t1 = time.perf_counter()
-        args = {"exclude_seen": exclude_seen, "max_positions": max_positions}
-        vm = evaluate_sessions(model, val, ks, **args)
-        tm = evaluate_sessions(model, test, ks, **args)
+        vm, tm = (
+            evaluate_sessions(
+                model, part, ks, exclude_seen=exclude_seen, max_positions=max_positions
+            )
+            for part in (val, test)
+        )
         eval_s = time.perf_counter() - t1
         rows[model.name] = {
             **tm,
