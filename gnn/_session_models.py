@@ -240,14 +240,20 @@ class _Rows:
         )
 
 
+#: Smoothing of the transition feature (:func:`edge_rows`).
+EDGE_EPS = 1e-3
+
+
 def edge_rows(
     counts: sp.csr_matrix,
     items: np.ndarray,
     col: int,
     leave_out: np.ndarray | None = None,
 ) -> sp.csr_matrix:
-    """Transition probabilities from the prefix song in column ``col``: row b is
-    ``P(. | items[b, col])`` over training transitions (empty for padding).
+    """Transition log-odds from the prefix song in column ``col``: row b holds
+    ``log(1 + P(. | items[b, col]) / EDGE_EPS)`` over training transitions, zero where a
+    transition was never seen (and for padding) -- ``log(P + eps)`` up to a per-row constant,
+    so a weight on it can rank observed transitions first the way a Markov chain does.
 
     ``leave_out`` (training only): the targets whose own transition ``items[b, col] -> target``
     is one of the counts; it is taken out (leave-one-out), so the feature means the same in
@@ -266,7 +272,9 @@ def edge_rows(
         m.eliminate_zeros()
         outdeg = outdeg - ok
     scale = ok / np.maximum(outdeg, 1.0)
-    return sp.csr_matrix(sp.diags(scale).dot(m))
+    out = sp.csr_matrix(sp.diags(scale).dot(m))
+    out.data = np.log1p(out.data / EDGE_EPS).astype(np.float32)
+    return out
 
 
 class SessionNet(nn.Module):
@@ -279,7 +287,8 @@ class SessionNet(nn.Module):
     W2 x_i)``, ``s = W3 [x_last; sum_i alpha_i x_i]``, plus projections of the user and
     hour-of-day embeddings (a learned "unknown" row each). Logits: ``scale * cos(s, h)``
     plus learned weights on the transition graph's edges from the last two prefix songs,
-    ``edge[0] * P(b | x_last) + edge[1] * P(b | x_last-1)`` (see :func:`edge_rows`).
+    ``edge[0] * f(b | x_last) + edge[1] * f(b | x_last-1)`` with ``f`` the smoothed log
+    transition probability of :func:`edge_rows`.
 
     Args:
         num_songs, num_artists, num_users: table sizes.
@@ -320,7 +329,7 @@ class SessionNet(nn.Module):
         self.w3 = nn.Linear(2 * dim, dim)
         self.ctx = nn.Linear(2 * dim, dim)
         self.drop = nn.Dropout(dropout)
-        self.edge = nn.Parameter(torch.tensor([4.0, 1.0]))
+        self.edge = nn.Parameter(torch.tensor([1.0, 0.3]))
         artist = np.where(song_artist >= 0, song_artist, num_artists)
         self.register_buffer("song_artist", torch.from_numpy(artist.astype(np.int64)))
         self.sym = _Rows(sym)
@@ -333,7 +342,7 @@ class SessionNet(nn.Module):
         for lin in (self.encode, self.w1, self.w2, self.q, self.w3, self.ctx):
             lin.reset_parameters()
         with torch.no_grad():
-            self.edge.copy_(torch.tensor([4.0, 1.0]))
+            self.edge.copy_(torch.tensor([1.0, 0.3]))
 
     def songs(self, rows: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Song representations ``h`` and successor means ``A_out h0`` of ``rows`` (default

@@ -62,7 +62,10 @@ def train_session(
         raise ModelError("the graph has no plays", hint="spotify-engine ingest synthetic")
     exp = prepare_sessions(snap)
     names = list(SESSION_CHOICES) if choice == "best" else [choice]
-    overrides = {"sessiongnn": {"epochs": epochs}} if epochs is not None else None
+    gnn: dict[str, Any] = {"threads": s.torch_threads}
+    if epochs is not None:
+        gnn["epochs"] = epochs
+    overrides = {"sessiongnn": gnn}
     cut = exp.split.describe()["sessions"]
     console.print(
         f"sessions: {exp.sessions.num_sessions:,} ({cut['train']:,} train, {cut['val']:,} "
