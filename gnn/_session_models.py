@@ -262,19 +262,27 @@ def edge_rows(
     Shapes:
         counts: [S, S]; items: int64 [B, L] -> [B, S] sparse
     """
+    from gnn._session import _ranges
+
     src = items[:, col]
-    ok = (src >= 0).astype(np.float32)
-    m = sp.csr_matrix(counts[np.maximum(src, 0)], dtype=np.float32)
-    outdeg = np.asarray(m.sum(axis=1), dtype=np.float32).ravel()
+    ok = src >= 0
+    a = np.maximum(src, 0)
+    lens = np.where(ok, counts.indptr[a + 1] - counts.indptr[a], 0)
+    take = _ranges(counts.indptr[a], lens)
+    rows = np.repeat(np.arange(len(src)), lens)
+    cols = counts.indices[take].astype(np.int64)
+    vals = counts.data[take].astype(np.float32)
+    outdeg = np.bincount(rows, weights=vals, minlength=len(src))
     if leave_out is not None:
-        b = np.arange(len(src))
-        m = (m - sp.csr_matrix((ok, (b, leave_out)), shape=m.shape)).tocsr()
-        m.eliminate_zeros()
+        vals = vals - (cols == np.asarray(leave_out)[rows])
         outdeg = outdeg - ok
-    scale = ok / np.maximum(outdeg, 1.0)
-    out = sp.csr_matrix(sp.diags(scale).dot(m))
-    out.data = np.log1p(out.data / EDGE_EPS).astype(np.float32)
-    return out
+    keep = vals > 0
+    rows, cols = rows[keep], cols[keep]
+    prob = vals[keep] / np.maximum(outdeg[rows], 1.0)
+    return sp.csr_matrix(
+        (np.log1p(prob / EDGE_EPS).astype(np.float32), (rows, cols)),
+        shape=(len(src), counts.shape[1]),
+    )
 
 
 class SessionNet(nn.Module):

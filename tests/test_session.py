@@ -28,7 +28,15 @@ from gnn._session import (
     session_split,
     target_ranks,
 )
-from gnn._session_models import SKNN, Markov, SessionGNN, SessionPopularity
+from gnn._session_models import (
+    EDGE_EPS,
+    SKNN,
+    Markov,
+    SessionGNN,
+    SessionPopularity,
+    edge_rows,
+    transition_matrix,
+)
 from gnn._session_pipeline import compare_session_models, prepare_sessions
 from gnn._snapshot import GraphSnapshot
 from spotify_engine.errors import ModelError
@@ -353,3 +361,20 @@ def test_cli_train_and_evaluate_task_session(tmp_path: Path) -> None:
     assert ev.returncode == 0 and "mrr@20" in ev.stdout and "sessiongnn" in ev.stdout
     bad = _cli("train", "--task", "bogus", env=env, cwd=tmp_path)
     assert bad.returncode == 1 and "unknown task" in bad.stderr
+
+
+def test_edge_feature_is_the_smoothed_transition_log_probability() -> None:
+    s = tiny_sessions([[0, 1, 2], [0, 1, 3], [0, 2], [4, 0]], num_songs=6)
+    counts = transition_matrix(s)  # 0 -> 1 twice, 0 -> 2 once, 1 -> 2, 1 -> 3, 4 -> 0
+    items = np.array([[-1, 0], [4, 1], [-1, -1]])
+    f = edge_rows(counts, items, -1).toarray()
+    assert f[0, 1] == pytest.approx(np.log1p((2 / 3) / EDGE_EPS))
+    assert f[0, 2] == pytest.approx(np.log1p((1 / 3) / EDGE_EPS))
+    assert f[1, 3] == pytest.approx(np.log1p(0.5 / EDGE_EPS)) and f[2].sum() == 0
+    assert (f[0, [0, 3, 4, 5]] == 0).all()
+    # Leave-one-out: the example 0 -> 2 is taken out of its own counts, so it looks unseen.
+    loo = edge_rows(counts, items, -1, leave_out=np.array([2, 3, 0])).toarray()
+    assert loo[0, 2] == 0 and loo[0, 1] == pytest.approx(np.log1p(1.0 / EDGE_EPS))
+    assert loo[1, 3] == 0 and loo[1, 2] == pytest.approx(np.log1p(1.0 / EDGE_EPS))
+    second = edge_rows(counts, items, -2).toarray()
+    assert second[1, 0] == pytest.approx(np.log1p(1.0 / EDGE_EPS)) and second[0].sum() == 0
