@@ -17,7 +17,7 @@ prediction: the prefix ``x_0..x_{t-1}`` (its last ``max_len`` songs go to the mo
 and the hour of the target play are the context, ``x_t`` is the one relevant song. The
 default (``exclude_seen=True``) matches serving (``predict_next`` never returns an input song):
 songs already in the prefix are not candidates, and targets that repeat a prefix song (about
-6% of positions in the synthetic data) are left out and counted as ``n_repeats``. With
+4% of test positions in the synthetic data) are left out and counted as ``n_repeats``. With
 ``exclude_seen=False`` every song is a candidate and every position counts. Candidates are
 otherwise the whole catalogue (full ranking, no sampled negatives). Models are fitted on the
 training sessions only; validation picks hyper-parameters and stops training early.
