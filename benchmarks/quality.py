@@ -17,6 +17,7 @@ It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``,
 27687/27474) and wipes it; set NEO4J_URI to use another server (it will be wiped too).
 
     python benchmarks/quality.py [--datasets generator,reference] [--models ...] [--quick]
+    python benchmarks/quality.py --task session [--quick]   # next song: benchmarks/_quality_session.py
 
 ``--task playlist`` runs the playlist continuation table instead (``_quality_playlist.py``;
 data sets ``generator``, ``mpd`` with ``--mpd FOLDER``, ``kaggle`` with ``--kaggle FILE``) and
@@ -26,6 +27,7 @@ saves ``benchmarks/results/quality_playlist.json``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -150,14 +152,16 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--quick", action="store_true", help="a small generator data set (smoke run)")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--task", choices=("user", "playlist"), default="user")
+    ap.add_argument("--task", choices=("user", "session", "playlist"), default="user")
     ap.add_argument("--mpd", type=Path, default=None, help="playlist task: MPD slices folder")
     ap.add_argument("--kaggle", type=Path, default=None, help="playlist task: Kaggle CSV")
     args = ap.parse_args()
     if args.task == "playlist":
         run_playlist_task(args)
         return
-    args.out = args.out or HERE / "results" / "quality.json"
+    args.out = args.out or HERE / "results" / (
+        "quality.json" if args.task == "user" else f"quality_{args.task}.json"
+    )
     settings = get_settings()
     if settings.uses_local_server:
         server = LocalServer(settings)
@@ -175,8 +179,19 @@ def main() -> None:
         "reference_claims": {"recall@10_claimed": 0.38, "recall@10_measured_its_protocol": 0.035},
         "datasets": {},
     }
+    if args.task == "session":
+        spec = importlib.util.spec_from_file_location("_qs", HERE / "_quality_session.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = mod.run(driver, settings, Path(tmp), quick=args.quick)
+        mod.print_table(res)
+        out.pop("reference_claims")
+        out.update(benchmark="quality-session", protocol=res.pop("protocol"))
+        out["datasets"]["generator"] = res
     with tempfile.TemporaryDirectory() as tmp:
-        for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
+        names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        for name in names if args.task == "user" else []:
             print(f"== {name}", flush=True)
             out["datasets"][name] = run_dataset(
                 name, driver, settings, models, Path(tmp), args.quick

@@ -16,6 +16,7 @@ from gnn._pipeline import MODELS, make_recommender, prepare, train_model
 from gnn._playlist import PlaylistContinuer, load_playlist_continuer
 from gnn._recommender import ModelError, Recommender
 from gnn._registry import get_active, list_runs, load_run, save_run, set_active
+from gnn._session import NextSongPredictor, load_next_song_predictor
 from gnn._snapshot import GraphSnapshot
 from gnn._store import Neo4jFeatureStore, Neo4jGraphStore, neo4j_stores
 from gnn._train import (
@@ -45,6 +46,7 @@ __all__ = [
     "ModelError",
     "Neo4jFeatureStore",
     "Neo4jGraphStore",
+    "NextSongPredictor",
     "Oracle",
     "PairExplanation",
     "PlaylistContinuer",
@@ -61,6 +63,7 @@ __all__ = [
     "get_active",
     "list_runs",
     "load_run",
+    "load_next_song_predictor",
     "load_playlist_continuer",
     "load_snapshot",
     "make_recommender",

@@ -135,10 +135,12 @@ def test_reason_text_uses_the_evidence_in_weight_order() -> None:
 def test_gnn_exported_names() -> None:
     import gnn
 
-    assert len(gnn.__all__) == len(set(gnn.__all__)) == 44
+    assert len(gnn.__all__) == len(set(gnn.__all__)) == 46
     for name in gnn.__all__:
         assert getattr(gnn, name) is not None
     assert {"EnhancedGAT", "export_snapshot", "GradientExplainer", "evaluate"} <= set(gnn.__all__)
+    assert {"NextSongPredictor", "load_next_song_predictor"} <= set(gnn.__all__)
+    assert {"PlaylistContinuer", "load_playlist_continuer"} <= set(gnn.__all__)
 
 
 def test_masks_of_ones_change_nothing(setup: tuple) -> None:

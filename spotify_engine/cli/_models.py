@@ -204,12 +204,23 @@ def write_back(
     }
 
 
+TASK_HELP = "user (recommendations for a user), session (next song) or playlist."
+TASKS = ("user", "session", "playlist")
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ModelError(f"unknown task {task!r}", hint=f"choose one of {', '.join(TASKS)}")
+
+
 def train(
     model: Annotated[
         str | None,
         typer.Option(
-            help="enhancedgat (default), basicgat, lightgcn, ease, itemknn, popularity; "
-            "playlist task: playlistgnn, itemknn, namepop, popularity (default: best on validation)"
+            help="user task: enhancedgat (default), basicgat, lightgcn, ease, itemknn, "
+            "popularity; session task: best (default), popularity, markov, sknn, sessiongnn; "
+            "playlist task: playlistgnn, hybridknn, itemknn, namepop, popularity "
+            "(default: all, the best on validation is activated)"
         ),
     ] = None,
     epochs: Annotated[
@@ -230,15 +241,20 @@ def train(
     snapshot: Annotated[
         Path | None, typer.Option(help="Train from a saved snapshot instead of Neo4j.")
     ] = None,
-    task: Annotated[str, typer.Option(help="user, session or playlist.")] = "user",
+    task: Annotated[str, typer.Option(help=TASK_HELP)] = "user",
 ) -> None:
     """Export the graph, train with early stopping, test on the held-out period, write back."""
+    _check_task(task)
+    if task == "session":
+        from spotify_engine.cli._session import train_session
+
+        train_session(model=model, epochs=epochs, snapshot_path=snapshot)
+        return
     if task == "playlist":
         from spotify_engine.cli._playlist import train_playlist
 
         train_playlist(model=model, epochs=epochs, snapshot=snapshot)
         return
-    _check_task(task)
     model = model or "enhancedgat"
     if snapshot is not None and not writeback:
         run_training(
@@ -254,14 +270,6 @@ def train(
             k=k,
             snapshot_path=snapshot,
             driver=driver,
-        )
-
-
-def _check_task(task: str) -> None:
-    """Tasks other than user are dispatched before this; anything left is unknown here."""
-    if task != "user":
-        raise typer.BadParameter(
-            f"must be user, session or playlist (got {task!r})", param_hint="--task"
         )
 
 
@@ -291,15 +299,20 @@ def evaluate(
     sample: Annotated[
         int, typer.Option(min=5, max=2000, help="Recommendations sampled for deletion fidelity.")
     ] = 60,
-    task: Annotated[str, typer.Option(help="user, session or playlist.")] = "user",
+    task: Annotated[str, typer.Option(help=TASK_HELP)] = "user",
 ) -> None:
     """Show a run's test metrics; with --explanations, deletion fidelity and planted truth."""
+    _check_task(task)
+    if task == "session":
+        from spotify_engine.cli._session import evaluate_session
+
+        evaluate_session(run=run)
+        return
     if task == "playlist":
         from spotify_engine.cli._playlist import evaluate_playlist
 
         evaluate_playlist(run=run)
         return
-    _check_task(task)
     _quiet_torch()
     info = _run_or_active(run)
     console.print(metrics_table({f"{info.model} ({info.run_id})": info.metrics}, "Test metrics"))
