@@ -190,7 +190,11 @@ def demo(
         step("writeback", t0)
 
         # 4. The two other paradigms, on the same export
-        console.rule("[bold]4. Playlist continuation")
+        console.rule("[bold]4. Next song in a session")
+        t0 = time.perf_counter()
+        _sessions(snap, runs_root, s.torch_threads)
+        step("sessions", t0)
+        console.rule("[bold]5. Playlist continuation")
         t0 = time.perf_counter()
         _playlists(snap, runs_root)
         step("playlists", t0)
@@ -370,6 +374,35 @@ def start_api(s: Settings, *, timeout: float = 120.0) -> str:
     raise ConfigError(
         f"the API did not answer on {url} within {timeout:.0f}s", hint=f"see {log_file}"
     )
+
+
+def _sessions(snap: Any, runs_root: Path, threads: int) -> None:
+    """Every next-song model on held-out sessions; the best by validation MRR@20 is served."""
+    from gnn._session_pipeline import compare_session_models, prepare_sessions
+    from spotify_engine.cli._session import SESSION_CHOICES, session_table
+
+    exp = prepare_sessions(snap)
+    cut = exp.split.describe()["sessions"]
+    console.print(
+        f"sessions: {exp.sessions.num_sessions:,} ({cut['train']:,} train, {cut['val']:,} "
+        f"validation, {cut['test']:,} test; global time cut)"
+    )
+    with console.status("Next song: training ...") as status:
+        res = compare_session_models(
+            exp,
+            list(SESSION_CHOICES),
+            overrides={"sessiongnn": {"threads": threads}},
+            runs_root=runs_root,
+            activate=True,
+            progress=lambda msg: status.update(f"Next song: {msg} ..."),
+        )
+    rows = {m: r.to_dict() for m, r in res.table.iterrows()}
+    console.print(
+        session_table(
+            rows, "Next song: held-out sessions (test), input songs excluded", active=res.best
+        )
+    )
+    console.print(f"served next-song model: {res.best} (best validation MRR@20)")
 
 
 def _playlists(snap: Any, runs_root: Path) -> None:
