@@ -148,8 +148,10 @@ class PlaylistContinueRequest(_Model):
 
     @model_validator(mode="after")
     def _one_seed_list(self) -> PlaylistContinueRequest:
-        if (self.song_ids is None) == (self.track_uris is None):
-            raise ValueError("give exactly one of song_ids or track_uris")
+        if self.song_ids is not None and self.track_uris is not None:
+            raise ValueError("give at most one of song_ids or track_uris")
+        if self.song_ids is None and self.track_uris is None and not (self.name or "").strip():
+            raise ValueError("give song_ids, track_uris, or a name (K = 0: the name only)")
         return self
 
     @property

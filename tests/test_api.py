@@ -350,7 +350,11 @@ def test_playlist_continuation(
         ),
         422,
     )
-    assert "exactly one" in b["detail"]
+    assert "at most one" in b["detail"]
+    # K = 0: a name alone is a valid request (issue 7); nothing at all is not.
+    named = client.post("/playlists/continue", json={"name": "Chill Rock", "k": 5}).json()
+    assert named["cold_start"] is True and len(named["items"]) == 5
+    assert "name" in problem(client.post("/playlists/continue", json={"k": 5}), 422)["detail"]
 
 
 # -- validation ---------------------------------------------------------------------------------
