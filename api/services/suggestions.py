@@ -32,7 +32,7 @@ async def _top_up(
         return items
     seen = {*exclude, *(i.song_id for i in items)}
     extra = await popular(graph=graph, cache=cache, k=k - len(items), exclude=sorted(seen))
-    floor = min(0.0, *(i.score for i in items))
+    floor = min([0.0, *(i.score for i in items)])
     for s in extra:
         items.append(s.model_copy(update={"rank": len(items) + 1, "score": floor - s.rank}))
     return items
