@@ -372,6 +372,9 @@ class BasicGAT(RecModel):
         )
 
 
+_CONVS: dict[str, type[GATConv] | type[GATv2Conv]] = {"gatv2": GATv2Conv, "gat": GATConv}
+
+
 class EnhancedGAT(RecModel):
     """Heterogeneous multi-head GATv2 over every edge type, genre-aware, with residuals.
 
@@ -415,6 +418,8 @@ class EnhancedGAT(RecModel):
         activation: ELU on the messages (default True).
         prenorm: layer-normalise each layer's input (default True).
         lightgcn_path: add the normalised propagation of ``h0`` to the readout (default True).
+        conv: "gatv2" (``GATv2Conv``, default) or "gat" (``GATConv``: static attention from
+            per-node terms, about half the per-edge work).
 
     Shapes:
         embed: HeteroData -> {node_type: [N_type, D]} for every node type of ``num_nodes``
@@ -448,8 +453,11 @@ class EnhancedGAT(RecModel):
         activation: bool = True,
         prenorm: bool = True,
         lightgcn_path: bool = True,
+        conv: str = "gatv2",
     ) -> None:
         super().__init__()
+        if conv not in _CONVS:
+            raise ValueError(f"conv must be one of {', '.join(_CONVS)} (got {conv!r})")
         if embedding_dim % heads:
             raise ValueError(
                 f"embedding_dim must be divisible by heads (got {embedding_dim}, {heads})"
@@ -463,7 +471,7 @@ class EnhancedGAT(RecModel):
         self.embedding_dim, self.heads, self.num_layers = embedding_dim, heads, num_layers
         self.dropout, self.layer_scale_init = dropout, layer_scale
         self.activation, self.prenorm = activation, prenorm
-        self.lightgcn_path = lightgcn_path
+        self.lightgcn_path, self.conv = lightgcn_path, conv
         # Set by ``gnn._explain.edge_masks`` while explaining: edge type -> mask [E].
         self.explain_masks: dict[EdgeType, Tensor] | None = None
         self._adj_cache = None
@@ -488,7 +496,7 @@ class EnhancedGAT(RecModel):
             self.convs.append(
                 HeteroConv(
                     {
-                        et: GATv2Conv(
+                        et: _CONVS[conv](
                             (embedding_dim, embedding_dim),
                             embedding_dim // heads,
                             heads=heads,

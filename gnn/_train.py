@@ -63,6 +63,9 @@ __all__ = [
 ]
 
 
+LOSSES = ("bpr", "softmax")
+
+
 class TrainingDiverged(ModelError, RuntimeError):
     """The loss or the embeddings became NaN or infinite; the message names the epoch."""
 
@@ -250,6 +253,9 @@ class SimpleTrainer:
             (default ``(10, 10)``).
         seed: seed of torch, numpy and the sampling generator (default 0).
         num_threads: CPU threads for torch (default None: leave as is).
+        loss: "bpr" (default) or "softmax": ``batch_size`` then counts users per step, and
+            each step's targets are the batch users' listened edges held out of its message
+            graph (see :meth:`_softmax_batches`).
 
     Attributes:
         history: one dict per epoch (``epoch``, ``loss``, ``lr``, ``seconds``).
@@ -271,7 +277,12 @@ class SimpleTrainer:
         num_neighbors: Sequence[int] = (10, 10),
         seed: int = 0,
         num_threads: int | None = None,
+        loss: str = "bpr",
     ) -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)} (got {loss!r})")
+        if loss == "softmax" and neighbor_loader:
+            raise ValueError("loss='softmax' needs full-graph steps (got neighbor_loader=True)")
         if lr <= 0:
             raise ValueError(f"lr must be > 0 (got {lr})")
         if epochs < 1:
@@ -294,7 +305,7 @@ class SimpleTrainer:
         self.message_edge_frac = message_edge_frac
         self.exclude_batch_edges = exclude_batch_edges
         self.neighbor_loader, self.num_neighbors = neighbor_loader, list(num_neighbors)
-        self.seed = seed
+        self.seed, self.loss = seed, loss
         self.gen = torch.Generator().manual_seed(seed)
         if LISTENED in train.hetero.edge_types:
             # positives are the listened edges themselves, so a batch can be masked out of them
@@ -312,6 +323,13 @@ class SimpleTrainer:
         self._loader: LinkNeighborLoader | None = None
 
     # -- one step ------------------------------------------------------------------------
+    def _keep_mask(self) -> Tensor:
+        """A random ``message_edge_frac`` of the listened edges (all of them at 1.0)."""
+        n = self.pos_users.numel()
+        if self.message_edge_frac < 1:
+            return torch.rand(n, generator=self.gen) < self.message_edge_frac
+        return torch.ones(n, dtype=torch.bool)
+
     def _message_graph(self, batch: Tensor) -> HeteroData:
         """The graph of one step: listened edges of ``batch`` (edge ids) and a random
         ``1 - message_edge_frac`` of the others removed."""
@@ -320,14 +338,18 @@ class SimpleTrainer:
             self.message_edge_frac >= 1 and not self.exclude_batch_edges
         ):
             return data
-        sub = copy.copy(data)
-        n = data[LISTENED].edge_index.size(1)
-        if self.message_edge_frac < 1:
-            keep = torch.rand(n, generator=self.gen) < self.message_edge_frac
-        else:
-            keep = torch.ones(n, dtype=torch.bool)
+        keep = self._keep_mask()
         if self.exclude_batch_edges:
             keep[batch] = False
+        return self._listened_subgraph(keep)
+
+    def _listened_subgraph(self, keep: Tensor) -> HeteroData:
+        """The training graph with only the listened edges (and reverses) where ``keep``."""
+        data = self.train.hetero
+        if bool(keep.all()):
+            return data
+        sub = copy.copy(data)
+        n = data[LISTENED].edge_index.size(1)
         for et in (LISTENED, LISTENED_BY):
             if et not in data.edge_types or data[et].edge_index.size(1) != n:
                 continue
@@ -384,6 +406,64 @@ class SimpleTrainer:
             neg = self._pick_negative(data, emb, users, cands)
             yield self._loss(data, emb, users, pos, neg, (users, pos, neg))
 
+    def _softmax_step_graph(
+        self, users: Tensor
+    ) -> tuple[HeteroData, tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """Message graph and targets of one softmax step for the batch ``users``.
+
+        Targets are the batch users' listened edges that the step's random
+        ``1 - message_edge_frac`` drop removed from the message graph (with
+        ``exclude_batch_edges``; if none was dropped, all of them are held out), or every
+        listened edge of the batch users without it. The batch users' other listened edges
+        (message inputs) are returned too: they are known positives, so the loss leaves them
+        out of the softmax instead of treating them as negatives.
+
+        Shapes:
+            users: int64 [B] -> (graph, (target users [T], target songs [T]),
+            (input users [I], input songs [I])), all int64
+        """
+        in_batch = torch.zeros(self.train.num_users, dtype=torch.bool)
+        in_batch[users] = True
+        in_batch = in_batch[self.pos_users]
+        keep = self._keep_mask()
+        if self.exclude_batch_edges:
+            target = in_batch & ~keep
+            if not bool(target.any()):
+                target, keep = in_batch, keep & ~in_batch
+        else:
+            target = in_batch
+        known = in_batch & ~target
+        return (
+            self._listened_subgraph(keep),
+            (self.pos_users[target], self.pos_songs[target]),
+            (self.pos_users[known], self.pos_songs[known]),
+        )
+
+    def _softmax_batches(self):
+        """Steps of the multinomial objective, ``batch_size`` users per step: the model ranks
+        every song for each batch user from the step's message graph, and the loss is the mean
+        negative log-softmax of the held-out targets over the songs not already known to be
+        the user's (see :meth:`_softmax_step_graph`)."""
+        users_all = torch.unique(self.pos_users)
+        perm = users_all[torch.randperm(users_all.numel(), generator=self.gen)]
+        row = torch.full((self.train.num_users,), -1, dtype=torch.long)
+        for start in range(0, perm.numel(), self.batch_size):
+            users = perm[start : start + self.batch_size]
+            row[users] = torch.arange(users.numel())
+            data, (t_users, t_songs), (k_users, k_songs) = self._softmax_step_graph(users)
+            emb = self.model.embed(data)
+            logits = self.model.score_all(data, emb, users)
+            logits = logits.index_put((row[k_users], k_songs), torch.tensor(-math.inf))
+            logp = torch.log_softmax(logits, dim=1)
+            loss = -logp[row[t_users], t_songs].mean()
+            if self.weight_decay > 0:
+                reg = (
+                    self.model.id_embedding("user", users).pow(2).sum()
+                    + self.model.id_embedding("song", t_songs).pow(2).sum()
+                )
+                loss = loss + self.weight_decay * reg / (2 * t_users.numel())
+            yield loss
+
     def _make_loader(self) -> LinkNeighborLoader:
         data = self.train.hetero
         label_index = torch.stack([self.pos_users, self.pos_songs])
@@ -422,7 +502,12 @@ class SimpleTrainer:
         self.model.train()
         self.epoch += 1
         total, count = 0.0, 0
-        batches = self._subgraph_batches() if self.neighbor_loader else self._full_graph_batches()
+        if self.loss == "softmax":
+            batches = self._softmax_batches()
+        elif self.neighbor_loader:
+            batches = self._subgraph_batches()
+        else:
+            batches = self._full_graph_batches()
         for i, loss in enumerate(batches):
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -648,6 +733,8 @@ class GNNConfig:
             or a busy machine 1 is much faster than 2 (OpenMP synchronisation dominates).
         checkpoint_path: where to save the best state dict (default None: memory only).
         max_seconds: training time budget with validation (default None).
+        loss: "bpr" (pairs, one sampled negative each) or "softmax" (``batch_size`` users per
+            step, held-out listened edges scored against every song; default "bpr").
         model_kwargs: extra keyword arguments of the model class.
     """
 
@@ -672,6 +759,7 @@ class GNNConfig:
     num_threads: int | None = None
     checkpoint_path: str | None = None
     max_seconds: float | None = None
+    loss: str = "bpr"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -724,6 +812,7 @@ class _GNNRecommender(Recommender):
             "num_neighbors": cfg.num_neighbors,
             "seed": cfg.seed,
             "num_threads": cfg.num_threads,
+            "loss": cfg.loss,
         }
         t0 = time.perf_counter()
         trainer: SimpleTrainer

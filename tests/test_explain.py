@@ -12,14 +12,20 @@ from gnn._models import EnhancedGAT
 from gnn._reasons import NamedEvidence, reason_text
 
 
-@pytest.fixture(scope="module")
-def setup() -> tuple[EnhancedGAT, object]:
+@pytest.fixture(
+    scope="module",
+    params=[{}, {"conv": "gat", "weighted_edge_types": ()}],
+    ids=["gatv2-weighted", "gat-unweighted"],
+)
+def setup(request: pytest.FixtureRequest) -> tuple[EnhancedGAT, object]:
     torch.manual_seed(0)
     snap = random_snapshot(
         num_users=12, num_songs=30, num_artists=4, num_genres=3, plays_per_user=12
     )
     data = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
-    model = EnhancedGAT.from_data(data.hetero, embedding_dim=8, heads=2, num_layers=2, dropout=0.0)
+    model = EnhancedGAT.from_data(
+        data.hetero, embedding_dim=8, heads=2, num_layers=2, dropout=0.0, **request.param
+    )
     with torch.no_grad():  # larger residual scales, so message passing matters in the test
         for scale in model.scales:
             scale.fill_(1.0)

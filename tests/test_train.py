@@ -301,6 +301,39 @@ def test_score_passes_messages_over_the_observed_view():
     assert not np.allclose(rec.score(np.arange(20), train), rec.score(np.arange(20), both))
 
 
+@pytest.mark.parametrize("cls", [LightGCNRecommender, EnhancedGATRecommender])
+def test_softmax_loss_reaches_known_answer(cls, split_views):
+    """Issue 4: the multinomial (softmax over all songs) objective learns the communities."""
+    train, relevant = split_views
+    rec = cls(loss="softmax", batch_size=8, epochs=15, lr=3e-2, num_threads=1)
+    info = rec.fit(train, val=(train, relevant))
+    assert info["history"]["loss"][-1] < info["history"]["loss"][0]
+    ids, _ = rec.recommend(np.arange(20), 5, train)
+    assert own_community_share(ids) >= 0.9
+
+
+def test_softmax_targets_are_held_out_of_the_message_graph(view):
+    model = EnhancedGAT.from_data(view.hetero, embedding_dim=8)
+    trainer = SimpleTrainer(model, view, loss="softmax", batch_size=4, message_edge_frac=0.5)
+    users = torch.tensor([0, 3, 12, 17])
+    data, (t_users, t_songs), (k_users, k_songs) = trainer._softmax_step_graph(users)
+    assert t_users.numel() > 0
+    assert set(t_users.tolist()) <= set(users.tolist())
+    seen = set(map(tuple, data[LISTENED].edge_index.t().tolist()))
+    targets = set(zip(t_users.tolist(), t_songs.tolist(), strict=True))
+    assert not targets & seen, "a target edge must not be a message edge of its own step"
+    batch_edges = {
+        (u, s) for u, s in zip(*view.matrix.nonzero(), strict=True) if u in {0, 3, 12, 17}
+    }
+    assert batch_edges == targets | (batch_edges & seen)  # every batch edge: input or target
+    assert set(zip(k_users.tolist(), k_songs.tolist(), strict=True)) == batch_edges - targets
+
+    everything = SimpleTrainer(model, view, loss="softmax", exclude_batch_edges=False)
+    _, (t_users, _), (k_users, _) = everything._softmax_step_graph(users)
+    assert k_users.numel() == 0
+    assert t_users.numel() == len(batch_edges)
+
+
 def test_not_fitted_and_bad_options():
     with pytest.raises(NotFittedError):
         EnhancedGATRecommender().score(np.arange(2), None)
@@ -308,6 +341,12 @@ def test_not_fitted_and_bad_options():
         EnhancedGATRecommender(learning_rate=0.1)
     with pytest.raises(ValueError, match="message_edge_frac"):
         SimpleTrainer(LightGCNModel(20, 50), build_view_small(), message_edge_frac=0)
+    with pytest.raises(ValueError, match="loss must be one of bpr, softmax"):
+        SimpleTrainer(LightGCNModel(20, 50), build_view_small(), loss="mse")
+    with pytest.raises(ValueError, match="neighbor_loader"):
+        SimpleTrainer(
+            LightGCNModel(20, 50), build_view_small(), loss="softmax", neighbor_loader=True
+        )
 
 
 def build_view_small():
