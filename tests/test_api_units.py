@@ -74,11 +74,18 @@ def test_batches_become_one_ordered_session_with_a_stable_id() -> None:
     assert batch_key(batch) == batch_key(PlaysBatch.model_validate(batch.model_dump()))
 
 
-def test_playlist_request_needs_exactly_one_seed_list() -> None:
-    with pytest.raises(ValueError, match="exactly one"):
+def test_playlist_request_needs_seeds_or_a_name() -> None:
+    with pytest.raises(ValueError, match="or a name"):
         PlaylistContinueRequest.model_validate({"k": 3})
+    with pytest.raises(ValueError, match="or a name"):
+        PlaylistContinueRequest.model_validate({"k": 3, "name": "  "})
+    with pytest.raises(ValueError, match="at most one"):
+        PlaylistContinueRequest.model_validate(
+            {"song_ids": ["S1"], "track_uris": ["spotify:track:abc"]}
+        )
     ok = PlaylistContinueRequest.model_validate({"track_uris": ["spotify:track:abc"]})
     assert ok.seeds == ["spotify:track:abc"]
+    assert PlaylistContinueRequest.model_validate({"name": "Chill Rock"}).seeds == []
 
 
 def test_ttl_cache_expires_and_can_be_disabled() -> None:

@@ -74,10 +74,10 @@ def guide(
             f"Tip          with SPOTIFY_ENGINE_GUIDE_PORT={port} set when Neo4j starts, "
             "Browser runs both on connect"
         )
-    console.print(f"Browser guide on {base}/guide.html (Ctrl-C stops it)", highlight=False)
-    for line in lines:
-        console.print(line, soft_wrap=True, highlight=False, markup=False)
     try:
+        console.print(f"Browser guide on {base}/guide.html (Ctrl-C stops it)", highlight=False)
+        for line in lines:
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         while thread.is_alive():
             thread.join(0.5)
     except KeyboardInterrupt:
