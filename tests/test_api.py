@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -517,3 +518,46 @@ def test_schemathesis_finds_no_server_errors(client: httpx.Client, tmp_path: Pat
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert " passed" in out and "13/13" in out, out[-2000:]
+
+
+def test_trained_task_models_answer_once_activated(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """Issues 6 and 7: once a session and a playlist run are activated, the running API loads
+    them (no restart) and answers with exactly what the models rank."""
+    from gnn import load_next_song_predictor, load_playlist_continuer
+    from gnn._export import export_snapshot
+    from gnn._playlist import train_playlist_models
+    from gnn._session_pipeline import compare_session_models, prepare_sessions
+
+    snap = export_snapshot(driver, neo4j_settings.neo4j_database)
+    sess = compare_session_models(
+        prepare_sessions(snap), ["markov"], runs_root=world.runs_root, activate=True
+    )
+    results, _ = train_playlist_models(
+        snap, ["itemknn"], runs_root=world.runs_root, activate="itemknn"
+    )
+    session_run = sess.run_ids["markov"]
+    playlist_run = results["itemknn"].run.run_id  # type: ignore[union-attr]
+    deadline = time.monotonic() + 30
+    while True:
+        active = client.get("/models/active").json()
+        session_ok = (active.get("session") or {}).get("run_id") == session_run
+        playlist_ok = (active.get("playlist") or {}).get("run_id") == playlist_run
+        if session_ok and playlist_ok:
+            break
+        assert time.monotonic() < deadline, active
+        time.sleep(0.5)
+
+    seeds = [str(s) for s in snap.song_ids[snap.play_song[:2]]]
+    want = load_next_song_predictor(world.runs_root).predict_next(recent_song_ids=seeds, k=5)
+    r = client.post("/sessions/next", json={"recent_song_ids": seeds, "k": 5}).json()
+    assert (r["model"], r["run_id"], r["fallback"]) == ("markov", session_run, False)
+    assert [i["song_id"] for i in r["items"]] == [s for s, _ in want]
+    assert [i["score"] for i in r["items"]] == pytest.approx([v for _, v in want])
+
+    members = [str(snap.song_ids[i]) for i in snap.playlist_song[1][snap.playlist_song[0] == 0]]
+    want = load_playlist_continuer(world.runs_root).continue_playlist(song_ids=members[:3], k=5)
+    r = client.post("/playlists/continue", json={"song_ids": members[:3], "k": 5}).json()
+    assert (r["model"], r["run_id"], r["fallback"]) == ("itemknn", playlist_run, False)
+    assert [i["song_id"] for i in r["items"]] == [s for s, _ in want]

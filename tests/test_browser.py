@@ -224,6 +224,9 @@ def test_cli_serves_guide_until_ctrl_c() -> None:
         stderr=subprocess.STDOUT,
         text=True,
         env=dict(os.environ, COLUMNS="200"),
+        # A shell's background job (`cmd &`) starts with SIGINT ignored, and Python keeps an
+        # ignored SIGINT ignored: give the child the default so Ctrl-C reaches it as it would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         out = ""
