@@ -21,7 +21,8 @@ class GraphSnapshot:
     """Integer-indexed copy of the graph.
 
     Shapes (P plays, E_* edges):
-        play_user, play_song, play_ts, play_ms, play_session: int64 [P]; play_skipped: bool [P]
+        play_user, play_song, play_ts, play_ms, play_session: int64 [P]; play_skipped: bool [P].
+            play_ms is -1 where the source did not record it (Last.fm, API events).
         song_artist: int64 [2, E_sa] (row 0 song index, row 1 artist index)
         song_genre: int64 [2, E_sg] with song_genre_weight: float32 [E_sg]
         artist_genre: int64 [2, E_ag] with artist_genre_weight: float32 [E_ag]

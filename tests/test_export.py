@@ -587,3 +587,29 @@ def test_missing_song_features_become_means_and_zero_columns(
         np.testing.assert_allclose(x.numpy()[0], snap.song_features[i], rtol=1e-5)
     finally:
         wipe_graph(graph, s.neo4j_database)
+
+
+def test_plays_without_ms_played_or_skipped_still_export(
+    graph: neo4j.Driver, neo4j_settings: Settings, tables: Path
+) -> None:
+    """Regression: Last.fm plays and API play events may have no ``ms_played``; the list-packed
+    export must keep its columns aligned (-1 = unknown, not skipped) instead of failing."""
+    s = neo4j_settings
+    try:
+        wipe_graph(graph, s.neo4j_database)
+        Loader(graph, s.neo4j_database).load(tables, source="synthetic")
+        before = export_snapshot(graph, s.neo4j_database)
+        graph.execute_query(
+            "MATCH (:User {id: $u})-[:HAD]->()-[p:PLAYED]->() REMOVE p.ms_played, p.skipped",
+            u="U00002",
+            database_=s.neo4j_database,
+        )
+        snap = export_snapshot(graph, s.neo4j_database)
+        assert snap.num_plays == before.num_plays
+        mine = snap.play_user == snap.user_ids.tolist().index("U00002")
+        assert mine.any() and (snap.play_ms[mine] == -1).all()
+        assert not snap.play_skipped[mine].any()
+        np.testing.assert_array_equal(snap.play_ms[~mine], before.play_ms[~mine])
+        np.testing.assert_array_equal(snap.play_song, before.play_song)
+    finally:
+        wipe_graph(graph, s.neo4j_database)

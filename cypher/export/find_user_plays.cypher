@@ -8,6 +8,7 @@ CALL (u) {
   MATCH (u)-[:HAD]->(se)-[p:PLAYED]->(s)
   WHERE ($until IS NULL OR p.at < $until) AND ($songs IS NULL OR id(s) IN $songs)
   RETURN collect(id(se)) AS session, collect(id(s)) AS song, collect(p.at) AS at,
-         collect(p.ms_played) AS ms_played, collect(p.skipped) AS skipped
+         collect(coalesce(p.ms_played, -1)) AS ms_played,
+         collect(coalesce(p.skipped, false)) AS skipped
 }
 RETURN nid, session, song, at, ms_played, skipped

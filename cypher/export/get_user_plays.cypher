@@ -7,6 +7,7 @@ WHERE id(u) = nid
 CALL (u) {
   MATCH (u)-[:HAD]->(se)-[p:PLAYED]->(s)
   RETURN collect(id(se)) AS session, collect(id(s)) AS song, collect(p.at) AS at,
-         collect(p.ms_played) AS ms_played, collect(p.skipped) AS skipped
+         collect(coalesce(p.ms_played, -1)) AS ms_played,
+         collect(coalesce(p.skipped, false)) AS skipped
 }
 RETURN nid, session, song, at, ms_played, skipped
