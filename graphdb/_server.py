@@ -189,6 +189,12 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+def new_password() -> str:
+    """A generated password: 40 hex digits. Never ``token_urlsafe``, whose output can begin
+    with ``-`` and then reads as an option to ``neo4j-admin`` (1 install in 64 failed so)."""
+    return secrets.token_hex(20)
+
+
 class LocalServer:
     """Install, start, stop and inspect one local Neo4j instance described by ``Settings``."""
 
@@ -319,7 +325,7 @@ class LocalServer:
         if pw_file.exists():
             password = pw_file.read_text().strip()
         else:
-            password = secrets.token_urlsafe(24)
+            password = new_password()
             fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(password + "\n")

@@ -305,3 +305,15 @@ def test_cli_status_on_a_stopped_server(tmp_path: Path) -> None:
     )
     assert cli.returncode == 1
     assert cli.stderr.startswith("error:") and "Traceback" not in cli.stderr
+
+
+def test_generated_passwords_never_read_as_options() -> None:
+    """Regression: a password from ``token_urlsafe`` began with '-' about once in 64 installs,
+    and ``neo4j-admin dbms set-initial-password -xyz`` then failed with a missing parameter."""
+    import re
+
+    from graphdb._server import new_password
+
+    seen = {new_password() for _ in range(2000)}
+    assert len(seen) == 2000
+    assert all(re.fullmatch(r"[0-9a-f]{40}", pw) for pw in seen)
