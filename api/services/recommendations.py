@@ -163,18 +163,19 @@ def _live_items(
             song_id=row.song_id,
             score=row.score,
             reason=row.reason,
-            evidence=[
-                Evidence(
-                    kind=e.kind,
-                    weight=e.weight,
-                    label=e.label,
-                    id=e.id,
-                    name=names.get((e.label, e.id)),
-                )
-                for e in row.evidence
-            ],
+            evidence=_row_evidence(row, names),
         )
         for row in rows
+    ]
+
+
+def _row_evidence(row: Any, names: dict[tuple[str, str], str]) -> list[Evidence]:
+    """A write-back row's evidence as response items, with node names."""
+    return [
+        Evidence(
+            kind=e.kind, weight=e.weight, label=e.label, id=e.id, name=names.get((e.label, e.id))
+        )
+        for e in row.evidence
     ]
 
 
@@ -285,14 +286,5 @@ def _live_explanation(live: LiveModel, user_id: str, song_id: str) -> Explanatio
         model=live.name,
         run_id=live.run_id,
         sentence=row.reason or "",
-        evidence=[
-            Evidence(
-                kind=e.kind,
-                weight=e.weight,
-                label=e.label,
-                id=e.id,
-                name=names.get((e.label, e.id)),
-            )
-            for e in row.evidence
-        ],
+        evidence=_row_evidence(row, names),
     )

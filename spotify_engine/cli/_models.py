@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from spotify_engine.cli._common import console, open_driver, settings
+from spotify_engine.cli._common import console, open_driver, run_or_active, settings
 from spotify_engine.errors import ModelError, NotFound
 
 if TYPE_CHECKING:
@@ -273,21 +273,6 @@ def train(
         )
 
 
-def _run_or_active(run: str | None) -> Any:
-    from gnn._registry import get_active, load_run
-
-    root = Path(settings().runs_dir)
-    run_id = run or get_active(root)
-    if run_id is None:
-        raise NotFound(f"no trained run in {root}", hint="train one: spotify-engine train")
-    try:
-        return load_run(root, run_id)
-    except LookupError:
-        raise NotFound(
-            f"no run {run_id!r} in {root}", hint="see spotify-engine models list"
-        ) from None
-
-
 def evaluate(
     run: Annotated[str | None, typer.Option(help="Run id (default: the active run).")] = None,
     explanations: Annotated[
@@ -314,7 +299,7 @@ def evaluate(
         evaluate_playlist(run=run)
         return
     _quiet_torch()
-    info = _run_or_active(run)
+    info = run_or_active(run)
     console.print(metrics_table({f"{info.model} ({info.run_id})": info.metrics}, "Test metrics"))
     if not explanations:
         return
@@ -426,7 +411,7 @@ def activate(run: Annotated[str, typer.Argument(help="Run id to serve.")]) -> No
     """Make a run the active one of its task (served by the API)."""
     from gnn._registry import set_active
 
-    info = _run_or_active(run)
+    info = run_or_active(run)
     set_active(Path(settings().runs_dir), info.run_id)
     console.print(f"active {info.task} run: {info.run_id}")
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from spotify_engine.cli._common import console, open_driver, settings
-from spotify_engine.errors import ModelError, NotFound
+from spotify_engine.cli._common import console, open_driver, run_or_active, settings
+from spotify_engine.errors import ModelError
 
 if TYPE_CHECKING:
     import neo4j
@@ -165,25 +165,10 @@ def train_playlist(
 
 def evaluate_playlist(*, run: str | None) -> None:
     """Show a playlist run's test figures per bucket, beside the runs trained with it."""
-    from gnn._registry import get_active, list_runs, load_run
+    from gnn._registry import list_runs
 
     root = Path(settings().runs_dir)
-    run_id = run or get_active(root, task="playlist")
-    if run_id is None:
-        raise NotFound(
-            f"no playlist run in {root}", hint="train one: spotify-engine train --task playlist"
-        )
-    try:
-        info = load_run(root, run_id)
-    except (LookupError, ValueError):
-        raise NotFound(
-            f"no run {run_id!r} in {root}", hint="see spotify-engine models list"
-        ) from None
-    if info.task != "playlist":
-        raise NotFound(
-            f"run {run_id} serves the {info.task} task, not playlist",
-            hint="pick a run trained with --task playlist",
-        )
+    info = run_or_active(run, "playlist")
     peers = [
         r
         for r in list_runs(root)

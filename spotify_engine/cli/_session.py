@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.table import Table
 
-from spotify_engine.cli._common import console, open_driver, settings
-from spotify_engine.errors import ModelError, NotFound
+from spotify_engine.cli._common import console, open_driver, run_or_active, settings
+from spotify_engine.errors import ModelError
 
 #: ``--model best`` fits all of these and serves the best by validation MRR@20.
 SESSION_CHOICES = ("popularity", "markov", "sknn", "sessiongnn")
@@ -94,24 +94,11 @@ def train_session(
 
 def evaluate_session(*, run: str | None) -> dict[str, dict[str, Any]]:
     """The stored metrics of a session run and of the models trained alongside it."""
-    from gnn._registry import get_active, list_runs, load_run
+    from gnn._registry import list_runs
 
     root = Path(settings().runs_dir)
-    run_id = run or get_active(root, task="session")
-    if run_id is None:
-        raise NotFound(
-            f"no next-song model in {root}", hint="train one: spotify-engine train --task session"
-        )
-    try:
-        info = load_run(root, run_id)
-    except (LookupError, ValueError):
-        raise NotFound(
-            f"no run {run_id!r} in {root}", hint="see spotify-engine models list"
-        ) from None
-    if info.task != "session":
-        raise NotFound(
-            f"run {run_id} serves the {info.task} task", hint="pass a run of task session"
-        )
+    info = run_or_active(run, "session")
+    run_id = info.run_id
     group = info.config.get("comparison")
     peers = [
         r
