@@ -8,8 +8,14 @@ their aggregates to ``LISTENED`` and ``FOLLOWED_BY``. A failed run leaves every 
 fully applied or not at all, so it can simply be run again; new plays for existing users add
 to the aggregates once. Sessions are immutable units: a later file that extends an already
 loaded session under the same id does not change it (documented in docs/graph-model.md).
-Aggregates of users (songs) that have none yet are CREATEd instead of MERGEd, which skips the
-relationship scan MERGE needs; this assumes one loader writes to a database at a time.
+Speed (``benchmarks/ingest.py``): users and songs are resolved to internal node ids once per
+load, so the write statements match nodes by id instead of seeking an index per row; rows
+travel as columns (parallel lists), which Bolt decodes faster than one map per row; the next
+chunk's rows are built in a second thread while the server writes the current one; and an
+aggregate that cannot exist yet is CREATEd instead of MERGEd, which skips the relationship
+scan MERGE needs. The last assumes one loader writes to a database at a time: a pair is new
+when its user (song) had no ``LISTENED`` (outgoing ``FOLLOWED_BY``) when the run first met it
+and the run has not created the pair since.
 
 The whole folder is also recorded as an ``IngestBatch`` (id = content hash of its tables):
 re-running the same batch is answered from that record without touching the data.
@@ -22,6 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +123,43 @@ def _records(df: pd.DataFrame, cols: list[str]) -> list[dict[str, Any]]:
 def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
+
+
+_ID_BATCH = 50_000
+#: Pairs remembered per aggregate type before the run falls back to MERGE for everything.
+_TRACK_LIMIT = 20_000_000
+
+
+def _pair(a: int, b: int) -> int:
+    """One int for a pair of internal node ids."""
+    return (a << 40) | b
+
+
+@dataclass
+class _RunState:
+    """Aggregates a plays run has established (see ``Loader._plays``)."""
+
+    users: dict[int, bool] = field(default_factory=dict)
+    songs: dict[int, bool] = field(default_factory=dict)
+    listened: set[int] = field(default_factory=set)
+    transitions: set[int] = field(default_factory=set)
+
+    def learn(
+        self, seen: tuple[dict[int, bool], dict[int, bool]], made: dict[str, list[int]]
+    ) -> None:
+        self.users.update(seen[0])
+        self.songs.update(seen[1])
+        for nodes, pairs, keys in (
+            (self.users, self.listened, made["listened"]),
+            (self.songs, self.transitions, made["transitions"]),
+        ):
+            if len(pairs) + len(keys) > _TRACK_LIMIT:
+                # bounded memory: forget, and treat every node met so far as not fresh
+                pairs.clear()
+                for node in nodes:
+                    nodes[node] = False
+            else:
+                pairs.update(keys)
 
 
 class Loader:
@@ -285,42 +329,39 @@ class Loader:
             i = j
 
     @staticmethod
-    def _session_rows(chunk: pd.DataFrame) -> list[dict[str, Any]]:
-        """One row per session with its plays as parallel lists (chunk sorted by session, pos)."""
+    def _session_rows(chunk: pd.DataFrame) -> dict[str, list[Any]]:
+        """The chunk's sessions as columns, one entry per session, its plays as lists in play
+        order (chunk sorted by session, pos); users and songs as internal node ids (columns
+        ``unid``, ``snid``)."""
         sid = chunk["session_id"].to_numpy()
         starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
-        ends = np.r_[starts[1:], len(sid)]
+        bounds = list(zip(starts.tolist(), np.r_[starts[1:], len(sid)].tolist(), strict=True))
         ts = chunk["ts"].to_numpy(dtype=np.int64)
         ms_raw = chunk["ms_played"].to_numpy(dtype=np.float64)
         known = ~np.isnan(ms_raw)
         ms = np.where(known, ms_raw, 0).astype(np.int64)
-        first_ts = np.minimum.reduceat(ts, starts)
-        last_end = np.maximum.reduceat(ts + ms, starts)
-        songs = chunk["song_id"].tolist()
-        pos = chunk["pos"].to_numpy(dtype=np.int64).tolist()
-        at = ts.tolist()
         ms_l = [int(v) if k else None for v, k in zip(ms.tolist(), known.tolist(), strict=True)]
-        skipped = chunk["skipped"].to_numpy(dtype=bool).tolist()
-        users = chunk["user_id"].to_numpy()
-        return [
-            {
-                "id": sid[a],
-                "user_id": users[a],
-                "start": int(first_ts[i]),
-                "end": int(last_end[i]),
-                "songs": songs[a:b],
-                "pos": pos[a:b],
-                "at": at[a:b],
-                "ms": ms_l[a:b],
-                "skipped": skipped[a:b],
-            }
-            for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))
-        ]
+
+        def split(values: list[Any]) -> list[list[Any]]:
+            return [values[a:b] for a, b in bounds]
+
+        return {
+            "id": sid[starts].tolist(),
+            "user": chunk["unid"].to_numpy(dtype=np.int64)[starts].tolist(),
+            "start": np.minimum.reduceat(ts, starts).tolist(),
+            "end": np.maximum.reduceat(ts + ms, starts).tolist(),
+            "songs": split(chunk["snid"].to_numpy(dtype=np.int64).tolist()),
+            "pos": split(chunk["pos"].to_numpy(dtype=np.int64).tolist()),
+            "at": split(ts.tolist()),
+            "ms": split(ms_l),
+            "skipped": split(chunk["skipped"].to_numpy(dtype=bool).tolist()),
+        }
 
     @staticmethod
-    def _aggregates(chunk: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Per-chunk sums for ``LISTENED`` and ``FOLLOWED_BY``, sorted by their node ids."""
-        g = chunk.groupby(["user_id", "song_id"], sort=True)
+    def _aggregates(chunk: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per-chunk sums for ``LISTENED`` and ``FOLLOWED_BY`` as columns (internal node ids),
+        sorted by their node ids; ``ms_played`` is ``None`` where no play of the pair knew it."""
+        g = chunk.groupby(["unid", "snid"], sort=True)
         agg = g.agg(
             plays=("ts", "size"),
             ms_played=("ms_played", "sum"),
@@ -328,40 +369,59 @@ class Loader:
             skips=("skipped", "sum"),
             first_at=("ts", "min"),
             last_at=("ts", "max"),
-        ).reset_index()
-        ms = agg["ms_played"].to_numpy(dtype=np.float64).astype(np.int64).tolist()
-        known = (agg["ms_known"].to_numpy() > 0).tolist()
-        listened = [
-            {
-                "user_id": u,
-                "song_id": s,
-                "plays": p,
-                "ms_played": m if k else None,
-                "skips": sk,
-                "first_at": f,
-                "last_at": la,
-            }
-            for u, s, p, m, k, sk, f, la in zip(
-                agg["user_id"].tolist(),
-                agg["song_id"].tolist(),
-                agg["plays"].to_numpy(dtype=np.int64).tolist(),
-                ms,
-                known,
-                agg["skips"].to_numpy(dtype=np.int64).tolist(),
-                agg["first_at"].to_numpy(dtype=np.int64).tolist(),
-                agg["last_at"].to_numpy(dtype=np.int64).tolist(),
-                strict=True,
-            )
-        ]
-        nxt = chunk["song_id"].shift(-1)
-        same = chunk["session_id"].eq(chunk["session_id"].shift(-1))
-        pairs = pd.DataFrame({"a": chunk["song_id"][same], "b": nxt[same]})
-        counts = pairs.groupby(["a", "b"], sort=True).size()
-        transitions = [
-            {"a": a, "b": b, "count": c}
-            for (a, b), c in zip(counts.index.tolist(), counts.to_numpy().tolist(), strict=True)
-        ]
+        )
+        ms = agg["ms_played"].to_numpy(dtype=np.float64).astype(np.int64).astype(object)
+        ms[agg["ms_known"].to_numpy() == 0] = None
+        listened = {
+            "user": agg.index.get_level_values(0).to_numpy(dtype=np.int64),
+            "song": agg.index.get_level_values(1).to_numpy(dtype=np.int64),
+            "plays": agg["plays"].to_numpy(dtype=np.int64),
+            "ms_played": ms,
+            "skips": agg["skips"].to_numpy(dtype=np.int64),
+            "first_at": agg["first_at"].to_numpy(dtype=np.int64),
+            "last_at": agg["last_at"].to_numpy(dtype=np.int64),
+        }
+        song = chunk["snid"].to_numpy(dtype=np.int64)
+        session = chunk["session_id"].to_numpy()
+        same = session[1:] == session[:-1]
+        counts = pd.DataFrame({"a": song[:-1][same], "b": song[1:][same]}).value_counts(sort=False)
+        counts = counts.sort_index()
+        transitions = {
+            "a": counts.index.get_level_values(0).to_numpy(dtype=np.int64),
+            "b": counts.index.get_level_values(1).to_numpy(dtype=np.int64),
+            "count": counts.to_numpy(dtype=np.int64),
+        }
         return listened, transitions
+
+    def _node_ids(self, plays: pd.DataFrame) -> pd.DataFrame:
+        """``plays`` with the internal ids of its users (``unid``) and songs (``snid``), looked
+        up once here so that the write statements match nodes by id. Every user and song must
+        already be in the graph (the entities are loaded first)."""
+        users = plays["user_id"].unique().tolist()
+        songs = plays["song_id"].unique().tolist()
+        q = self.reg.text("ingest/find_node_ids")
+        umap: dict[Any, int] = {}
+        smap: dict[Any, int] = {}
+        with graph_errors(), self.driver.session(database=self.database) as session:
+            for i in range(0, max(len(users), len(songs)), _ID_BATCH):
+                rec = session.execute_read(
+                    lambda tx, i=i: tx.run(
+                        q, user_ids=users[i : i + _ID_BATCH], song_ids=songs[i : i + _ID_BATCH]
+                    ).single(strict=True)
+                )
+                umap.update(zip(rec["user_keys"], rec["user_nids"], strict=True))
+                smap.update(zip(rec["song_keys"], rec["song_nids"], strict=True))
+        for kind, keys, found in (("users", users, umap), ("songs", songs, smap)):
+            if len(found) < len(keys):
+                lost = [k for k in keys if k not in found]
+                raise IngestError(
+                    f"{len(lost)} {kind} of the plays are not in the graph (e.g. {lost[0]!r}); "
+                    "load their entities first"
+                )
+        return plays.assign(
+            unid=plays["user_id"].map(umap).astype(np.int64),
+            snid=plays["song_id"].map(smap).astype(np.int64),
+        )
 
     def _plays(self, plays: pd.DataFrame, result: LoadResult) -> None:
         reg = self.reg
@@ -375,39 +435,79 @@ class Loader:
         total = len(plays)
         done = 0
         t0 = time.perf_counter()
+        plays = self._node_ids(plays)
+        # What this run knows about the aggregates, updated after each commit: whether a
+        # user (song) had no LISTENED (outgoing FOLLOWED_BY) when the run first met it, and
+        # which pairs of such nodes the run has created since. A pair of a fresh node that
+        # the run has not created yet cannot exist (one loader at a time), so it is CREATEd;
+        # every other pair is MERGEd.
+        run = _RunState()
+
+        def prepare(chunk: pd.DataFrame | None) -> tuple[Any, ...] | None:
+            if chunk is None:
+                return None
+            return (chunk, self._session_rows(chunk), *self._aggregates(chunk))
 
         @neo4j.unit_of_work(metadata={"query": "ingest/create_sessions"})
-        def work(tx: neo4j.ManagedTransaction, chunk: pd.DataFrame) -> tuple[int, int, int, int]:
+        def work(tx: neo4j.ManagedTransaction, prepared: tuple[Any, ...]) -> tuple[Any, ...]:
+            chunk, sessions, listened, transitions = prepared
             ids = chunk["session_id"].unique().tolist()
             existing = set(tx.run(q_find, ids=ids).single(strict=True)["existing"])
             if existing:
                 chunk = chunk[~chunk["session_id"].isin(existing)]
-            if chunk.empty:
-                return 0, len(existing), 0, 0
-            sessions = self._session_rows(chunk)
-            listened, transitions = self._aggregates(chunk)
-            fresh = tx.run(
-                q_fresh,
-                user_ids=sorted({r["user_id"] for r in listened}),
-                song_ids=sorted({r["a"] for r in transitions}),
-            ).single(strict=True)
-            fresh_users, fresh_songs = set(fresh["users"]), set(fresh["songs"])
-            created = tx.run(q_sessions, rows=sessions).consume().counters.relationships_created
-            for rows, q_create, q_merge, key, is_fresh in (
-                (listened, q_new_listened, q_listened, "user_id", fresh_users),
-                (transitions, q_new_trans, q_trans, "a", fresh_songs),
-            ):
-                new_rows = [r for r in rows if r[key] in is_fresh]
-                old_rows = [r for r in rows if r[key] not in is_fresh]
-                for q, part in ((q_create, new_rows), (q_merge, old_rows)):
-                    if part:
-                        created += tx.run(q, rows=part).consume().counters.relationships_created
-            rels = len(sessions) + len(chunk) + len(listened) + len(transitions)
-            return len(sessions), len(existing), rels, created
+                if chunk.empty:
+                    return 0, len(existing), 0, 0, None
+                _, sessions, listened, transitions = prepare(chunk)
+            new_users = sorted(set(listened["user"].tolist()) - run.users.keys())
+            new_songs = sorted(set(transitions["a"].tolist()) - run.songs.keys())
+            fresh_u: set[int] = set()
+            fresh_s: set[int] = set()
+            if new_users or new_songs:
+                fresh = tx.run(q_fresh, users=new_users, songs=new_songs).single(strict=True)
+                fresh_u, fresh_s = set(fresh["users"]), set(fresh["songs"])
+            created = tx.run(q_sessions, **sessions).consume().counters.relationships_created
+            made: dict[str, list[int]] = {}
+            for kind, cols, q_create, q_merge, (k1, k2), fresh_now, known, pairs in (
+                ("listened", listened, q_new_listened, q_listened, ("user", "song"), fresh_u,
+                 run.users, run.listened),
+                ("transitions", transitions, q_new_trans, q_trans, ("a", "b"), fresh_s,
+                 run.songs, run.transitions),
+            ):  # fmt: skip
+                keys = [
+                    _pair(a, b) for a, b in zip(cols[k1].tolist(), cols[k2].tolist(), strict=True)
+                ]
+                new = np.fromiter(
+                    (
+                        known.get(node, node in fresh_now) and key not in pairs
+                        for node, key in zip(cols[k1].tolist(), keys, strict=True)
+                    ),
+                    dtype=bool,
+                    count=len(keys),
+                )
+                made[kind] = [k for k, n in zip(keys, new.tolist(), strict=True) if n]
+                for q, mask in ((q_create, new), (q_merge, ~new)):
+                    if mask.any():
+                        part = {k: v[mask].tolist() for k, v in cols.items()}
+                        created += tx.run(q, **part).consume().counters.relationships_created
+            rels = len(sessions["id"]) + len(chunk) + len(listened["user"]) + len(transitions["a"])
+            seen = ({u: u in fresh_u for u in new_users}, {s: s in fresh_s for s in new_songs})
+            return len(sessions["id"]), len(existing), rels, created, (seen, made)
 
-        with graph_errors(), self.driver.session(database=self.database) as session:
-            for chunk in self._session_chunks(plays):
-                new, old, rels, created = session.execute_write(work, chunk)
+        # The rows of the next chunk are built in a second thread while the server writes
+        # the current one (the driver releases the GIL while it waits for the server).
+        chunks = self._session_chunks(plays)
+        with (
+            graph_errors(),
+            self.driver.session(database=self.database) as session,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-rows") as pool,
+        ):
+            ahead = pool.submit(prepare, next(chunks, None))
+            while (prepared := ahead.result()) is not None:
+                ahead = pool.submit(prepare, next(chunks, None))
+                chunk = prepared[0]
+                new, old, rels, created, learned = session.execute_write(work, prepared)
+                if learned is not None:  # committed: remember what this chunk established
+                    run.learn(*learned)
                 result.sessions_new += new
                 result.sessions_existing += old
                 result.relationships += rels

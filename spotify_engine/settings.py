@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     bolt_port: int = Field(default=7687, ge=1, le=65535)
     http_port: int = Field(default=7474, ge=1, le=65535)
     listen_address: str = "127.0.0.1"
-    heap_size: str = "1g"
+    heap_size: str = "2g"
     pagecache_size: str = "1g"
     start_timeout_s: float = Field(default=120.0, gt=0)
     java_home: Path | None = None

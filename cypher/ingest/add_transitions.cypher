@@ -1,8 +1,11 @@
 // name: ingest/add_transitions
 // Add a batch's consecutive-play counts to (Song)-[:FOLLOWED_BY {count}]->(Song).
-// params: $rows
-UNWIND $rows AS row
-MATCH (a:Song {id: row.a}), (b:Song {id: row.b})
+// Rows come as parallel lists (columns).
+// params: $a, $b, $count
+UNWIND range(0, size($a) - 1) AS i
+MATCH (a:Song) WHERE id(a) = $a[i]
+MATCH (b:Song) WHERE id(b) = $b[i]
+WITH a, b, $count[i] AS count
 MERGE (a)-[f:FOLLOWED_BY]->(b)
-ON CREATE SET f.count = row.count
-ON MATCH SET f.count = f.count + row.count
+ON CREATE SET f.count = count
+ON MATCH SET f.count = f.count + count

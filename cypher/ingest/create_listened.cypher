@@ -1,7 +1,9 @@
 // name: ingest/create_listened
-// LISTENED for users that had none before this transaction: plain CREATE (rows are distinct pairs).
-// params: $rows
-UNWIND $rows AS row
-MATCH (u:User {id: row.user_id}), (s:Song {id: row.song_id})
-CREATE (u)-[:LISTENED {plays: row.plays, ms_played: row.ms_played, skips: row.skips,
-                       first_at: row.first_at, last_at: row.last_at}]->(s)
+// LISTENED pairs that do not exist yet (the loader knows: see ingest/find_fresh): plain CREATE.
+// Rows come as parallel lists (columns), which the server decodes faster than maps.
+// params: $user, $song, $plays, $ms_played, $skips, $first_at, $last_at
+UNWIND range(0, size($user) - 1) AS i
+MATCH (u:User) WHERE id(u) = $user[i]
+MATCH (s:Song) WHERE id(s) = $song[i]
+CREATE (u)-[:LISTENED {plays: $plays[i], ms_played: $ms_played[i], skips: $skips[i],
+                       first_at: $first_at[i], last_at: $last_at[i]}]->(s)

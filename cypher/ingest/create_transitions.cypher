@@ -1,6 +1,8 @@
 // name: ingest/create_transitions
-// FOLLOWED_BY from songs that had none before this transaction: plain CREATE (rows are distinct pairs).
-// params: $rows
-UNWIND $rows AS row
-MATCH (a:Song {id: row.a}), (b:Song {id: row.b})
-CREATE (a)-[:FOLLOWED_BY {count: row.count}]->(b)
+// FOLLOWED_BY pairs that do not exist yet (the loader knows: see ingest/find_fresh): plain CREATE.
+// Rows come as parallel lists (columns).
+// params: $a, $b, $count
+UNWIND range(0, size($a) - 1) AS i
+MATCH (a:Song) WHERE id(a) = $a[i]
+MATCH (b:Song) WHERE id(b) = $b[i]
+CREATE (a)-[:FOLLOWED_BY {count: $count[i]}]->(b)

@@ -1,14 +1,15 @@
 // name: ingest/find_fresh
-// Users without LISTENED and songs without outgoing FOLLOWED_BY: their new aggregates can be created, not merged.
-// params: $user_ids, $song_ids
+// Users without LISTENED and songs without outgoing FOLLOWED_BY (internal ids): every aggregate
+// of theirs that this load writes is new, so it can be created, not merged.
+// params: $users, $songs
 CALL (){
-  UNWIND $user_ids AS id
-  MATCH (u:User {id: id}) WHERE NOT EXISTS { (u)-[:LISTENED]->() }
-  RETURN collect(id) AS users
+  UNWIND $users AS nid
+  MATCH (u:User) WHERE id(u) = nid AND NOT EXISTS { (u)-[:LISTENED]->() }
+  RETURN collect(nid) AS users
 }
 CALL (){
-  UNWIND $song_ids AS id
-  MATCH (s:Song {id: id}) WHERE NOT EXISTS { (s)-[:FOLLOWED_BY]->() }
-  RETURN collect(id) AS songs
+  UNWIND $songs AS nid
+  MATCH (s:Song) WHERE id(s) = nid AND NOT EXISTS { (s)-[:FOLLOWED_BY]->() }
+  RETURN collect(nid) AS songs
 }
 RETURN users, songs
