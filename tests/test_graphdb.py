@@ -207,6 +207,8 @@ def test_port_taken_gives_a_clear_error(scratch: Settings) -> None:
     server = LocalServer(scratch)
     server.install()
     with socket.socket() as blocker:
+        # the port may hold TIME_WAIT connections of an earlier test's server
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         blocker.bind(("127.0.0.1", scratch.bolt_port))
         blocker.listen()
         with pytest.raises(PortInUse, match=str(scratch.bolt_port)):
