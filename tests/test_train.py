@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -218,6 +219,24 @@ def test_nan_raises_typed_error_naming_the_epoch(view):
         trainer.train_epoch()
     assert isinstance(err.value, RuntimeError)
     assert isinstance(err.value, ModelError)
+
+
+def test_user_task_gat_ignores_playlists(view):
+    """Playlists cannot be placed on a user's timeline, so the user-task model leaves them out:
+    its scores are the same with the playlists' edges removed from the graph."""
+    rec = EnhancedGATRecommender(batch_size=64, epochs=2, num_threads=1)
+    rec.fit(view)
+    assert LISTENED in rec.model.edge_types
+    assert not [et for et in rec.model.edge_types if "playlist" in (et[0], et[2])]
+    without = copy.copy(view)
+    without.hetero = copy.copy(view.hetero)
+    for et in view.hetero.edge_types:
+        if "playlist" in (et[0], et[2]):
+            without.hetero[et].edge_index = torch.zeros(2, 0, dtype=torch.long)
+    assert view.hetero[("playlist", "contains", "song")].edge_index.size(1) > 0
+    np.testing.assert_allclose(
+        rec.score(np.arange(20), view), rec.score(np.arange(20), without), rtol=1e-5
+    )
 
 
 def test_nan_parameters_outside_the_loss_are_caught(view):
