@@ -1,11 +1,14 @@
 """Ingest benchmark: ~600k synthetic plays through the online loader, then a no-op re-run.
 
     python benchmarks/ingest.py [--users 2000 --songs 20000 --artists 2000 --plays-per-user 300]
-                                [--bulk]
+                                [--bulk] [--no-warmup]
 
 WIPES the graph of the configured Neo4j (``graphdb.wipe_graph``) before loading: point the
 environment at an instance of your own (``SPOTIFY_ENGINE_NEO4J_HOME``, ``..._BOLT_PORT``).
 It refuses the default demo instance unless ``--yes`` is given.
+
+A small warm-up load runs first (then wiped), so that the timed load measures the server's
+steady state rather than its JIT compiling the write path; ``--no-warmup`` times a cold server.
 
 Reports wall time per phase (generate, and each loader phase from ``LoadResult.seconds``),
 rows/s and relationships/s, the peak RSS of this Python process, and the time of re-running
@@ -84,6 +87,12 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--force-rerun", action="store_true", help="also time a forced re-run")
     ap.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="time the load on a cold server (default: a small warm-up load first)",
+    )
+    ap.add_argument(
         "--bulk",
         action="store_true",
         help="then bulk-import the same folder with neo4j-admin and report it beside",
@@ -124,6 +133,24 @@ def main() -> int:
     driver = connect(settings)
     try:
         verify(driver)
+        warmup_s = None
+        if args.warmup:
+            # A server that just started runs its write path interpreted until the JIT has
+            # compiled it; a small load first makes the timed one measure the steady state.
+            console.log("warm-up: a small load, then wiped")
+            t0 = time.perf_counter()
+            wipe_graph(driver, db)
+            with tempfile.TemporaryDirectory(prefix="ingest-warmup-") as tmp:
+                small = SyntheticConfig(users=300, songs=3000, artists=300, seed=args.seed + 1)
+                ingest(
+                    "synthetic",
+                    driver=driver,
+                    settings=settings,
+                    out_dir=Path(tmp) / "synthetic",
+                    synthetic=small,
+                    batch_size=batch_size,
+                )
+            warmup_s = time.perf_counter() - t0
         console.log(f"wiping {settings.uri} database {db}")
         t0 = time.perf_counter()
         wipe_graph(driver, db)
@@ -190,6 +217,7 @@ def main() -> int:
         },
         "rows": dict(outcome.report.rows),
         "seconds": {
+            "warmup": None if warmup_s is None else round(warmup_s, 2),
             "wipe": round(wipe_s, 2),
             "generate": round(outcome.seconds["parse"], 2),
             "load_total": round(load_s, 2),
