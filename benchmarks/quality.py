@@ -163,13 +163,8 @@ def main() -> None:
         "quality.json" if args.task == "user" else f"quality_{args.task}.json"
     )
     settings = get_settings()
-    if settings.uses_local_server:
-        server = LocalServer(settings)
-        server.install()
-        server.start()
-    driver = connect(settings)
-    verify(driver)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    driver = _connect(settings)
+    models = ap_list(args.models)
     out = {
         "benchmark": "quality",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -180,9 +175,7 @@ def main() -> None:
         "datasets": {},
     }
     if args.task == "session":
-        spec = importlib.util.spec_from_file_location("_qs", HERE / "_quality_session.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        mod = _sibling("_quality_session")
         with tempfile.TemporaryDirectory() as tmp:
             res = mod.run(driver, settings, Path(tmp), quick=args.quick)
         mod.print_table(res)
@@ -190,7 +183,7 @@ def main() -> None:
         out.update(benchmark="quality-session", protocol=res.pop("protocol"))
         out["datasets"]["generator"] = res
     with tempfile.TemporaryDirectory() as tmp:
-        names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        names = ap_list(args.datasets)
         for name in names if args.task == "user" else []:
             print(f"== {name}", flush=True)
             out["datasets"][name] = run_dataset(
@@ -205,21 +198,9 @@ def main() -> None:
 
 
 def run_playlist_task(args: argparse.Namespace) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "_quality_playlist", HERE / "_quality_playlist.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _sibling("_quality_playlist")
     settings = get_settings()
-    if settings.uses_local_server:
-        server = LocalServer(settings)
-        server.install()
-        server.start()
-    driver = connect(settings)
-    verify(driver)
+    driver = _connect(settings)
     given = ap_list(args.datasets) if args.datasets != "generator,reference" else None
     models = ap_list(args.models) if args.models != ",".join(MODELS) else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -239,6 +220,26 @@ def run_playlist_task(args: argparse.Namespace) -> None:
 
 def ap_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _connect(settings):
+    """The benchmark instance, installed and started when it is the local server."""
+    if settings.uses_local_server:
+        server = LocalServer(settings)
+        server.install()
+        server.start()
+    driver = connect(settings)
+    verify(driver)
+    return driver
+
+
+def _sibling(name: str):
+    """A module of this folder by file name (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 if __name__ == "__main__":

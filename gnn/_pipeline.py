@@ -31,7 +31,14 @@ from gnn._harness import compare, evaluate
 from gnn._plots import plot_training_curves
 from gnn._reasons import NamedEvidence, reason_text
 from gnn._recommender import ModelError, Recommender
-from gnn._registry import RunInfo, load_checkpoint, new_run_id, save_run, set_active
+from gnn._registry import (
+    RunInfo,
+    load_checkpoint,
+    make_by_name,
+    new_run_id,
+    save_run,
+    set_active,
+)
 from gnn._snapshot import GraphSnapshot
 from gnn._train import (
     BasicGATRecommender,
@@ -60,10 +67,7 @@ SNAPSHOT_FILE = "snapshot.npz"
 
 def make_recommender(name: str, **overrides: Any) -> Recommender:
     """A fresh recommender by registry name (``popularity``, ``ease``, ``enhancedgat`` ...)."""
-    key = name.lower().replace("_", "").replace("-", "")
-    if key not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[key](**overrides)
+    return make_by_name(MODELS, name, "model", **overrides)
 
 
 @dataclass

@@ -51,7 +51,14 @@ from gnn._playlist_eval import (
     split_playlists,
 )
 from gnn._playlist_gnn import PlaylistGNNModule
-from gnn._registry import RunInfo, get_active, load_run, save_run, set_active
+from gnn._registry import (
+    RunInfo,
+    get_active,
+    load_run,
+    make_by_name,
+    save_run,
+    set_active,
+)
 from gnn._snapshot import GraphSnapshot
 from spotify_engine.errors import ModelError
 
@@ -665,12 +672,7 @@ PLAYLIST_MODELS: dict[str, type[PlaylistModel]] = {
 
 def make_playlist_model(name: str, **overrides: Any) -> PlaylistModel:
     """A fresh continuation model by name (:data:`PLAYLIST_MODELS`)."""
-    key = name.lower().replace("_", "").replace("-", "")
-    if key not in PLAYLIST_MODELS:
-        raise ValueError(
-            f"unknown playlist model {name!r}; choose one of {', '.join(PLAYLIST_MODELS)}"
-        )
-    return PLAYLIST_MODELS[key](**overrides)
+    return make_by_name(PLAYLIST_MODELS, name, "playlist model", **overrides)
 
 
 # --------------------------------------------------------------------------- registry

@@ -27,14 +27,17 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import torch
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,21 @@ def _active_file(task: str) -> str:
 def _slug(name: str) -> str:
     slug = re.sub(r"[^a-z0-9_]+", "", name.lower())
     return slug or "model"
+
+
+def make_by_name(
+    models: Mapping[str, Callable[..., T]], name: str, kind: str, **overrides: Any
+) -> T:
+    """A fresh model from a name table: case, ``_`` and ``-`` are ignored in ``name``.
+
+    Raises:
+        ValueError: unknown name; the message says ``unknown {kind} {name!r}`` and lists
+            the choices.
+    """
+    key = name.lower().replace("_", "").replace("-", "")
+    if key not in models:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of {', '.join(models)}")
+    return models[key](**overrides)
 
 
 def new_run_id(model_name: str, now: datetime | None = None) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from gnn._registry import make_by_name
 from gnn._session import (
     SessionModel,
     Sessions,
@@ -47,12 +48,7 @@ SELECT_BY = "mrr@20"
 
 def make_session_model(name: str, **overrides: Any) -> SessionModel:
     """A fresh next-song model by name (``popularity``, ``markov``, ``sknn``, ``sessiongnn``)."""
-    key = name.lower().replace("_", "").replace("-", "")
-    if key not in SESSION_MODELS:
-        raise ValueError(
-            f"unknown session model {name!r}; choose one of {', '.join(SESSION_MODELS)}"
-        )
-    return SESSION_MODELS[key](**overrides)
+    return make_by_name(SESSION_MODELS, name, "session model", **overrides)
 
 
 @dataclass

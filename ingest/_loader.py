@@ -384,8 +384,8 @@ class Loader:
         song = chunk["snid"].to_numpy(dtype=np.int64)
         session = chunk["session_id"].to_numpy()
         same = session[1:] == session[:-1]
-        counts = pd.DataFrame({"a": song[:-1][same], "b": song[1:][same]}).value_counts(sort=False)
-        counts = counts.sort_index()
+        pairs = pd.DataFrame({"a": song[:-1][same], "b": song[1:][same]})
+        counts = pairs.groupby(["a", "b"], sort=True).size()
         transitions = {
             "a": counts.index.get_level_values(0).to_numpy(dtype=np.int64),
             "b": counts.index.get_level_values(1).to_numpy(dtype=np.int64),

@@ -378,29 +378,10 @@ def start_api(s: Settings, *, timeout: float = 120.0) -> str:
 
 def _sessions(snap: Any, runs_root: Path, threads: int) -> None:
     """Every next-song model on held-out sessions; the best by validation MRR@20 is served."""
-    from gnn._session_pipeline import compare_session_models, prepare_sessions
-    from spotify_engine.cli._session import SESSION_CHOICES, session_table
+    from spotify_engine.cli._session import SESSION_CHOICES, compare_and_show
 
-    exp = prepare_sessions(snap)
-    cut = exp.split.describe()["sessions"]
-    console.print(
-        f"sessions: {exp.sessions.num_sessions:,} ({cut['train']:,} train, {cut['val']:,} "
-        f"validation, {cut['test']:,} test; global time cut)"
-    )
-    with console.status("Next song: training ...") as status:
-        res = compare_session_models(
-            exp,
-            list(SESSION_CHOICES),
-            overrides={"sessiongnn": {"threads": threads}},
-            runs_root=runs_root,
-            activate=True,
-            progress=lambda msg: status.update(f"Next song: {msg} ..."),
-        )
-    rows = {m: r.to_dict() for m, r in res.table.iterrows()}
-    console.print(
-        session_table(
-            rows, "Next song: held-out sessions (test), input songs excluded", active=res.best
-        )
+    res, _ = compare_and_show(
+        snap, list(SESSION_CHOICES), {"sessiongnn": {"threads": threads}}, runs_root
     )
     console.print(f"served next-song model: {res.best} (best validation MRR@20)")
 

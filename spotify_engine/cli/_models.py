@@ -53,8 +53,8 @@ def _progress() -> Progress:
     )
 
 
-def export_graph(driver: neo4j.Driver, database: str) -> Any:
-    """Export the whole graph with a progress bar."""
+def export_with_progress(driver: neo4j.Driver, database: str) -> Any:
+    """Export the whole graph with a progress bar per phase."""
     from gnn._export import export_snapshot
 
     with _progress() as bar:
@@ -65,7 +65,12 @@ def export_graph(driver: neo4j.Driver, database: str) -> Any:
                 tasks[phase] = bar.add_task(f"export {phase}", total=max(total, 1))
             bar.update(tasks[phase], completed=done, total=max(total, 1))
 
-        snap = export_snapshot(driver, database, progress=cb)
+        return export_snapshot(driver, database, progress=cb)
+
+
+def export_graph(driver: neo4j.Driver, database: str) -> Any:
+    """Export the whole graph with a progress bar; it must hold plays."""
+    snap = export_with_progress(driver, database)
     if snap.num_plays == 0:
         raise ModelError(
             "the graph has no plays to train on",

@@ -21,18 +21,9 @@ _BUCKET_ORDER = ("0", "1", "5", "10", "25")
 
 def export_playlists(driver: neo4j.Driver, database: str) -> Any:
     """Export the graph with a progress bar; playlists are required, plays are not."""
-    from gnn._export import export_snapshot
-    from spotify_engine.cli._models import _progress
+    from spotify_engine.cli._models import export_with_progress
 
-    with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def cb(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(f"export {phase}", total=max(total, 1))
-            bar.update(tasks[phase], completed=done, total=max(total, 1))
-
-        snap = export_snapshot(driver, database, progress=cb)
+    snap = export_with_progress(driver, database)
     if snap.playlist_song.shape[1] == 0:
         raise ModelError(
             "the graph has no playlist tracks to learn from",

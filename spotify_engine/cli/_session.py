@@ -37,12 +37,44 @@ def session_table(rows: dict[str, dict[str, Any]], title: str, active: str | Non
     return table
 
 
+def compare_and_show(
+    snap: Any, names: list[str], overrides: dict[str, dict[str, Any]], runs_root: Path
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Split the snapshot's sessions, fit and record ``names``, activate the best by
+    validation MRR@20, and print the split and the test table."""
+    from gnn._session_pipeline import compare_session_models, prepare_sessions
+
+    exp = prepare_sessions(snap)
+    cut = exp.split.describe()["sessions"]
+    console.print(
+        f"sessions: {exp.sessions.num_sessions:,} ({cut['train']:,} train, {cut['val']:,} "
+        f"validation, {cut['test']:,} test; global time cut)"
+    )
+    with console.status("Next song: training ...") as status:
+        res = compare_session_models(
+            exp,
+            names,
+            overrides=overrides,
+            runs_root=runs_root,
+            activate=True,
+            progress=lambda msg: status.update(f"Next song: {msg} ..."),
+        )
+    rows = {m: r.to_dict() for m, r in res.table.iterrows()}
+    console.print(
+        session_table(
+            rows,
+            "Next song in a session: held-out sessions (test), input songs excluded",
+            active=res.best,
+        )
+    )
+    return res, rows
+
+
 def train_session(
     *, model: str | None, epochs: int | None, snapshot_path: Path | None
 ) -> dict[str, Any]:
     """Fit the chosen next-song model(s), record every one, activate the chosen one."""
     from gnn._export import load_snapshot
-    from gnn._session_pipeline import compare_session_models, prepare_sessions
 
     choice = (model or "best").lower()
     if choice != "best" and choice not in SESSION_CHOICES:
@@ -60,34 +92,11 @@ def train_session(
             snap = export_graph(driver, s.neo4j_database)
     if snap.num_plays == 0:
         raise ModelError("the graph has no plays", hint="spotify-engine ingest synthetic")
-    exp = prepare_sessions(snap)
     names = list(SESSION_CHOICES) if choice == "best" else [choice]
     gnn: dict[str, Any] = {"threads": s.torch_threads}
     if epochs is not None:
         gnn["epochs"] = epochs
-    overrides = {"sessiongnn": gnn}
-    cut = exp.split.describe()["sessions"]
-    console.print(
-        f"sessions: {exp.sessions.num_sessions:,} ({cut['train']:,} train, {cut['val']:,} "
-        f"validation, {cut['test']:,} test; global time cut)"
-    )
-    with console.status("training ...") as status:
-        res = compare_session_models(
-            exp,
-            names,
-            overrides=overrides,
-            runs_root=Path(s.runs_dir),
-            activate=True,
-            progress=lambda msg: status.update(f"{msg} ..."),
-        )
-    rows = {m: r.to_dict() for m, r in res.table.iterrows()}
-    console.print(
-        session_table(
-            rows,
-            "Next song in a session: held-out sessions (test), input songs excluded",
-            active=res.best,
-        )
-    )
+    res, rows = compare_and_show(snap, names, {"sessiongnn": gnn}, Path(s.runs_dir))
     console.print(f"active session model: {res.best} (run {res.active}; best validation MRR@20)")
     return {"best": res.best, "run_id": res.active, "rows": rows}
 
