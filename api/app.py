@@ -1,5 +1,5 @@
-"""The FastAPI application: one async Neo4j driver and the active model runs, opened once in
-the lifespan and closed on shutdown.
+"""The FastAPI application: the graph (its Neo4j drivers, see ``api.services.graph``) and the
+active model runs, opened once in the lifespan and closed on shutdown.
 
 ``create_app(settings)`` builds an app (tests pass their own settings); ``get_app()`` is the
 factory ``uvicorn`` calls (``spotify-engine serve``), reading the process-wide settings.
@@ -20,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors
 from api.routers import events, health, models, playlists, sessions, songs, users
 from api.services.cache import TTLCache
-from api.services.graph import Graph, open_async_driver
+from api.services.graph import Graph
 from api.services.models import ModelService
 from spotify_engine.settings import Settings, get_settings
 
@@ -47,8 +47,7 @@ async def _watch(app: FastAPI) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    driver = open_async_driver(settings)
-    app.state.graph = Graph(driver, settings)
+    app.state.graph = Graph.open(settings)
     app.state.cache = TTLCache(settings.api_cache_ttl_s)
     app.state.models = ModelService(
         Path(settings.runs_dir),

@@ -1,6 +1,6 @@
 """Playlist continuation quality: every continuation model through one harness, per K bucket.
 
-The RecSys Challenge 2018 setting (see ``gnn._playlist_eval``): 10% of the playlists are held
+The RecSys Challenge 2018 setting (see ``gnn.playlists._evaluate``): 10% of the playlists are held
 out for validation and 10% for test; each held-out playlist is continued from its first K
 tracks and its name, K in {0, 1, 5, 10, 25}; R-precision (with the artist partial credit),
 NDCG and clicks over a 500-track list, Recall@10/100/500.
@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gnn._export import export_snapshot
-from gnn._playlist import PLAYLIST_MODELS, train_playlist_models
+from gnn.graph import export_snapshot
+from gnn.playlists import PLAYLIST_MODELS, train_playlist_models
 from graphdb import apply_schema, wipe_graph
 from ingest import SyntheticConfig, ingest
 

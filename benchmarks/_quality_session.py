@@ -2,7 +2,7 @@
 
 Data: the synthetic generator at about 2,000 users / 20,000 songs / 600,000 plays (``--quick``:
 500 / 4,000 / 100,000), loaded into Neo4j and exported from it (the product's real path).
-Protocol (``gnn._session``): global time cut on session start (last 20% of sessions test, the
+Protocol (``gnn.sessions``): global time cut on session start (last 20% of sessions test, the
 10% before validation); every next play of a held-out session predicted from its prefix;
 full ranking over the catalogue. Main table: the serving protocol (songs of the prefix are
 not candidates, repeat targets left out); also reported: every position with every song a
@@ -31,9 +31,8 @@ def run(
     """Generate, load, export, fit every model, evaluate both protocols; returns the table."""
     import torch
 
-    from gnn._export import export_snapshot
-    from gnn._session import evaluate_sessions
-    from gnn._session_pipeline import compare_session_models, prepare_sessions
+    from gnn.graph import export_snapshot
+    from gnn.sessions import compare_session_models, evaluate_sessions, prepare_sessions
     from graphdb import apply_schema, wipe_graph
     from ingest import SyntheticConfig, ingest
 

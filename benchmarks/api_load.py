@@ -52,15 +52,9 @@ WORK = Path.home() / ".spotify-engine" / "bench-api"
 
 def build(driver: Any, settings: Any, *, epochs: int) -> dict[str, Any]:
     """Synthetic graph, a trained active run, write-back for users not divisible by 4."""
-    from gnn._export import export_snapshot
-    from gnn._pipeline import (
-        prepare,
-        recommend_and_explain,
-        similar_songs,
-        train_model,
-        writeback_rows,
-    )
-    from graphdb import Writeback, apply_schema, wipe_graph
+    from gnn.graph import export_snapshot
+    from gnn.users import prepare, train_and_write_back
+    from graphdb import apply_schema, wipe_graph
     from ingest import SyntheticConfig, ingest
 
     db = settings.neo4j_database
@@ -77,17 +71,17 @@ def build(driver: Any, settings: Any, *, epochs: int) -> dict[str, Any]:
         force=True,
     )
     snap = export_snapshot(driver, db)
-    exp = prepare(snap)
-    res = train_model(exp, "enhancedgat", runs_root=WORK / "runs", overrides={"epochs": epochs})
-    full = exp.full()
-    users = np.array([u for u in range(snap.num_users) if u % 4 != 3])
-    ex = recommend_and_explain(res.recommender, full, users, k=10)
-    rows, affinity = writeback_rows(snap, ex)
-    wb = Writeback(driver, db, run_id=res.run.run_id, model=res.recommender.name)
-    wb.recommendations(rows)
-    wb.similar_songs(similar_songs(res.recommender, full, k=10))
-    wb.affinities(affinity)
-    wb.record_run({"k": 10})
+    out = train_and_write_back(
+        prepare(snap),
+        "enhancedgat",
+        runs_root=WORK / "runs",
+        driver=driver,
+        database=db,
+        overrides={"epochs": epochs},
+        users=np.array([u for u in range(snap.num_users) if u % 4 != 3]),
+        k=10,
+    )
+    res = out.train
     return {"setup_seconds": time.perf_counter() - t0, "run_id": res.run.run_id}
 
 
@@ -225,7 +219,7 @@ def start_api(env: dict[str, str], workers: int, log: Path) -> tuple[subprocess.
     cmd = [
         sys.executable,
         "-c",
-        "from spotify_engine.cli import main; main()",
+        "from cli import main; main()",
         "serve",
         "--port",
         str(port),

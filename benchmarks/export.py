@@ -108,7 +108,7 @@ def measure(runs: int, workers: int, pure_python: bool) -> dict[str, Any]:
         sys.modules["neo4j._rust"] = None  # type: ignore[assignment]  # force the fallback codec
     import neo4j._codec.packstream.v1 as packstream
 
-    from gnn._export import count_edges, export_snapshot
+    from gnn.graph import count_edges, export_snapshot
     from graphdb import connect, verify
     from spotify_engine.settings import get_settings
 
@@ -210,8 +210,7 @@ def main() -> None:
         return
 
     from graphdb import apply_schema, connect, graph_stats, verify
-    from ingest._loader import Loader
-    from ingest._synthetic import SyntheticConfig, generate
+    from ingest import Loader, SyntheticConfig, generate
     from spotify_engine.settings import get_settings
 
     settings = get_settings()

@@ -49,8 +49,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from graphdb import connect, graph_stats, verify, wipe_graph  # noqa: E402
-from ingest import Loader, SyntheticConfig, ingest  # noqa: E402
-from ingest._bulk import BulkResult, bulk_import  # noqa: E402
+from ingest import BulkResult, Loader, SyntheticConfig, bulk_import, ingest  # noqa: E402
 from spotify_engine.settings import Settings  # noqa: E402
 
 RESULTS = _HERE / "results" / "ingest.json"

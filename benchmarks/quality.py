@@ -50,8 +50,8 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 import psutil  # noqa: E402
 
-from gnn._export import export_snapshot  # noqa: E402
-from gnn._pipeline import compare_models, oracle_from_truth, prepare  # noqa: E402
+from gnn.graph import export_snapshot  # noqa: E402
+from gnn.users import compare_models, oracle_from_truth, prepare  # noqa: E402
 from graphdb import LocalServer, apply_schema, connect, verify, wipe_graph  # noqa: E402
 from ingest import SyntheticConfig, ingest  # noqa: E402
 from spotify_engine.settings import get_settings  # noqa: E402

@@ -1,8 +1,18 @@
-"""graphdb: the Neo4j side. A local server, one driver, named Cypher, schema, statistics."""
+"""graphdb: the Neo4j side. Its servers and tools, the drivers, named Cypher, schema, statistics."""
 
+from graphdb._admin import (
+    admin_tool_output,
+    import_empty_database,
+    run_admin_tool,
+    stop_and_wait,
+)
+from graphdb._docker import ComposeNeo4j, docker_available, neo4j_backend
 from graphdb._driver import (
     ERROR_MAP,
+    FAIL_FAST,
     connect,
+    connect_async,
+    forget_bookmarks,
     graph_errors,
     probe,
     run_read,
@@ -10,6 +20,7 @@ from graphdb._driver import (
     translate,
     verify,
 )
+from graphdb._guide import serve_guide
 from graphdb._registry import CYPHER_DIR, QueryRegistry, Statement, get_registry
 from graphdb._schema import GraphStats, apply_schema, graph_stats, schema_objects, wipe_graph
 from graphdb._server import LocalServer, ServerStatus, java_executable, port_in_use
@@ -18,6 +29,8 @@ from graphdb._writeback import Evidence, RecommendationRow, Writeback, Writeback
 __all__ = [
     "CYPHER_DIR",
     "ERROR_MAP",
+    "FAIL_FAST",
+    "ComposeNeo4j",
     "Evidence",
     "GraphStats",
     "LocalServer",
@@ -25,20 +38,29 @@ __all__ = [
     "RecommendationRow",
     "ServerStatus",
     "Statement",
+    "Writeback",
+    "WritebackResult",
+    "admin_tool_output",
     "apply_schema",
     "connect",
+    "connect_async",
+    "docker_available",
+    "forget_bookmarks",
     "get_registry",
     "graph_errors",
     "graph_stats",
+    "import_empty_database",
     "java_executable",
+    "neo4j_backend",
     "port_in_use",
     "probe",
+    "run_admin_tool",
     "run_read",
     "run_write",
     "schema_objects",
+    "serve_guide",
+    "stop_and_wait",
     "translate",
     "verify",
     "wipe_graph",
-    "Writeback",
-    "WritebackResult",
 ]

@@ -35,6 +35,18 @@ def docker_available(timeout: float = 10.0) -> bool:
     return proc.returncode == 0
 
 
+def neo4j_backend(settings: Settings) -> str:
+    """Which Neo4j a command runs against: ``external`` (NEO4J_URI set), ``docker`` (asked for,
+    or ``auto`` and Docker answers) or ``local`` (the server assembled from Maven Central)."""
+    if not settings.uses_local_server:
+        return "external"
+    if settings.neo4j_backend == "docker" or (
+        settings.neo4j_backend == "auto" and docker_available()
+    ):
+        return "docker"
+    return "local"
+
+
 class ComposeNeo4j:
     """``docker compose up/stop`` of the ``neo4j`` service, and the settings to reach it."""
 

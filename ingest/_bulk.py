@@ -31,17 +31,18 @@ the server -> import -> start -> apply the schema (constraints are created after
 -> check the counts -> record the ``IngestBatch``. A failed import leaves an *empty* database
 (the tool's half-written store is replaced by an empty import) and the server running again;
 the CSV files and the tool's output are then kept for a look.
+
+This module owns what is about our tables (the CSV files and the import arguments); running
+the tool on the local server, stopping it first and renewing bookmarks after are
+:mod:`graphdb`'s (``stop_and_wait``, ``run_admin_tool``, ``forget_bookmarks``...).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,6 @@ from pathlib import Path
 import neo4j
 import numpy as np
 import pandas as pd
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -58,17 +58,20 @@ import pyarrow.parquet as pq
 
 from graphdb import (
     LocalServer,
+    admin_tool_output,
     apply_schema,
     connect,
+    forget_bookmarks,
     get_registry,
     graph_errors,
     graph_stats,
-    java_executable,
+    import_empty_database,
+    run_admin_tool,
+    stop_and_wait,
 )
-from graphdb._server import ADMIN_TOOL
 from ingest._loader import LoadResult, batch_id
 from ingest._tables import AUDIO_FEATURES, SCHEMAS
-from spotify_engine.errors import IngestError, ServerError
+from spotify_engine.errors import IngestError
 from spotify_engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -542,59 +545,7 @@ def _write_csv(path: Path, table: pa.Table, tick: Callable[[int], None]) -> None
                 tick(batch.num_rows)
 
 
-# -- the tool -------------------------------------------------------------------------------------
-
-
-def _run_tool(
-    server: LocalServer, args: Sequence[str], work: Path, stem: str, timeout_s: float | None
-) -> int | None:
-    """Run ``neo4j-admin <args>`` for this instance; output in ``<stem>.out`` / ``.err``.
-
-    Returns the exit code, or None when it ran past ``timeout_s`` (it is then killed).
-    """
-    java = java_executable(server.settings)
-    env = dict(os.environ, NEO4J_HOME=str(server.home), NEO4J_CONF=str(server.conf_dir))
-    cmd = [
-        str(java),
-        f"-Xmx{server.settings.heap_size}",
-        "-cp",
-        f"{server.lib_dir}/*",
-        ADMIN_TOOL,
-        *args,
-    ]
-    with (work / f"{stem}.out").open("wb") as out, (work / f"{stem}.err").open("wb") as err:
-        try:
-            proc = subprocess.run(
-                cmd,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=work,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return None
-    return proc.returncode
-
-
-_FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
-_EXCEPTION = re.compile(r"^Caused by: ([\w.$]+(Exception|Error): )*")
-
-
-def _tool_output(work: Path, stem: str, n: int = ERROR_LINES) -> tuple[str, str]:
-    """The tool's reason (its innermost ``Caused by``, else its first line) and its last
-    lines without stack frames: stderr, else stdout."""
-    for suffix in (".err", ".out"):
-        path = work / f"{stem}{suffix}"
-        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        lines = [ln.rstrip() for ln in text.splitlines() if ln.strip() and not _FRAME.match(ln)]
-        if lines:
-            causes = [ln for ln in lines if ln.startswith("Caused by:")]
-            reason = _EXCEPTION.sub("", causes[-1]) if causes else lines[0]
-            return reason.strip(), "\n".join(lines[-n:])
-    return "no output", ""
+# -- the import tool's arguments ------------------------------------------------------------------
 
 
 def _import_args(
@@ -623,74 +574,6 @@ def _import_args(
     return [*args, *options]
 
 
-def _stop(server: LocalServer, timeout_s: float = 120.0) -> None:
-    """Stop the server and wait until it is gone.
-
-    Unlike ``LocalServer.stop`` this also returns when the process stays a zombie: a server
-    started by another live process (a test session, say) is reaped only by that process, and
-    psutil cannot wait for a zombie that is not its child.
-    """
-    pid = server.status().pid
-    if pid is None:
-        return
-    try:
-        proc = psutil.Process(pid)
-        proc.terminate()
-    except psutil.NoSuchProcess:
-        return
-
-    def gone(seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                if proc.status() == psutil.STATUS_ZOMBIE:
-                    with contextlib.suppress(ChildProcessError):
-                        os.waitpid(pid, os.WNOHANG)
-                    return True
-            except psutil.NoSuchProcess:
-                return True
-            time.sleep(0.2)
-        return False
-
-    if not gone(timeout_s):
-        log.warning("Neo4j did not stop within %.0fs; killing it", timeout_s)
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-        if not gone(30):
-            raise ServerError(f"Neo4j (pid {pid}) did not stop; stop it and run again")
-    server.pid_file.unlink(missing_ok=True)
-
-
-def forget_bookmarks(driver: neo4j.Driver, database: str) -> None:
-    """Replace a driver's ``execute_query`` bookmarks by one of the current store.
-
-    After a bulk import they name transactions of the replaced store, which the new one would
-    wait for in vain (``BookmarkTimeout``); a bookmark manager only drops bookmarks for new
-    ones. The driver given to :func:`bulk_import` gets this; call it for any other driver that
-    wrote to the database before (or recreate that driver).
-    """
-    ping = get_registry().text("db/ping")
-
-    @neo4j.unit_of_work(metadata={"query": "db/ping"})
-    def read(tx: neo4j.ManagedTransaction) -> None:
-        tx.run(ping).consume()
-
-    with graph_errors(), driver.session(database=database) as session:
-        session.execute_read(read)
-        fresh = session.last_bookmarks().raw_values
-    manager = driver.execute_query_bookmark_manager
-    manager.update_bookmarks(manager.get_bookmarks(), fresh)
-
-
-def _reset_to_empty(server: LocalServer, database: str, work: Path) -> bool:
-    """Replace a half-written store by an empty one, so the server starts on a valid database."""
-    empty = work / "empty.csv"
-    empty.write_text("id:ID(Empty)\n")
-    args = ["database", "import", "full", database, "--overwrite-destination=true"]
-    args += [f"--report-file={work / 'reset.report'}", f"--nodes={empty}"]
-    return _run_tool(server, args, work, "reset", timeout_s=600) == 0
-
-
 # -- entry point ----------------------------------------------------------------------------------
 
 
@@ -713,7 +596,7 @@ def bulk_import(
         settings: must describe the locally managed server (``Settings.uses_local_server``).
         driver: an open driver to it (default: one opened and closed here). It survives the
             restart (it reconnects; its ``execute_query`` bookmarks are renewed). Other
-            drivers that wrote to the replaced database need :func:`forget_bookmarks`.
+            drivers that wrote to the replaced database need :func:`graphdb.forget_bookmarks`.
         source: recorded on the ``IngestBatch`` (default ``"tables"``, as the loader).
         force_overwrite: replace a database that holds nodes (default: refuse).
         progress: see :data:`Progress`.
@@ -809,12 +692,12 @@ def _bulk(
     def run_import() -> None:
         nonlocal failure
         args = _import_args(plan.files, db, work, import_options)
-        rc = _run_tool(server, args, work, "import", timeout_s)
+        rc = run_admin_tool(server, args, work, "import", timeout_s)
         if rc == 0:
             return
         code = f"ran past {timeout_s:.0f}s" if rc is None else f"exit {rc}"
-        reason, tail = _tool_output(work, "import")
-        empty = _reset_to_empty(server, db, work)
+        reason, tail = admin_tool_output(work, "import", ERROR_LINES)
+        empty = import_empty_database(server, db, work)
         state = "the database was left empty" if empty else "the database may be unusable"
         failure = IngestError(
             f"neo4j-admin database import failed ({code}): {reason}; {state}. "
@@ -823,7 +706,7 @@ def _bulk(
         )
 
     try:
-        step("stop", lambda: _stop(server))
+        step("stop", lambda: stop_and_wait(server))
         step("import", run_import)
     finally:
         step("start", server.start)

@@ -14,12 +14,16 @@
     │   └── QueryFailed             a statement was rejected (syntax, constraint, ...)
     ├── IngestError                 a source cannot be read at all (missing file, no rows)
     ├── NotFound                    unknown user, song, run ...
-    ├── ModelError                  training diverged, no trained run, bad model input
+    │   └── RunNotFound             no run with that id under the run root (also a LookupError)
+    ├── ModelError                  bad model input or unusable output (also a ValueError)
+    │   ├── NotFittedError          score/recommend called before fit
+    │   └── TrainingDiverged        loss or embeddings became NaN/inf (also a RuntimeError)
     └── AccessDenied                a write without a valid API key
         ├── CredentialsMissing      no key given (HTTP 401)
         └── CredentialsRefused      wrong key, or writes are not enabled (HTTP 403)
 
-Each message says what went wrong and what to do, in one line.
+Each message says what went wrong and what to do, in one line. Settings and errors are the
+ground floor: this module imports nothing of the project.
 """
 
 from __future__ import annotations
@@ -88,8 +92,20 @@ class NotFound(SpotifyEngineError):
     pass
 
 
-class ModelError(SpotifyEngineError):
+class RunNotFound(NotFound, LookupError):
+    hint = "see `spotify-engine models list`"
+
+
+class ModelError(SpotifyEngineError, ValueError):
     pass
+
+
+class NotFittedError(ModelError):
+    hint = "call fit() first"
+
+
+class TrainingDiverged(ModelError, RuntimeError):
+    hint = "lower the learning rate or check the input features"
 
 
 class AccessDenied(SpotifyEngineError):

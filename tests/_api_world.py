@@ -44,14 +44,8 @@ class World:
 
 
 def build_world(driver: neo4j.Driver, settings: Settings, folder: Path) -> World:
-    from gnn._export import export_snapshot
-    from gnn._pipeline import (
-        prepare,
-        recommend_and_explain,
-        similar_songs,
-        train_model,
-        writeback_rows,
-    )
+    from gnn.graph import export_snapshot
+    from gnn.users import prepare, recommend_and_explain, train_and_write_back, writeback_rows
     from graphdb import Writeback
     from ingest import Loader, SyntheticConfig, ingest
 
@@ -76,19 +70,19 @@ def build_world(driver: neo4j.Driver, settings: Settings, folder: Path) -> World
     snap = export_snapshot(driver, db)
     exp = prepare(snap)
     runs_root = folder / "runs"
-    res = train_model(
-        exp, "enhancedgat", runs_root=runs_root, overrides={"epochs": 3, "embedding_dim": 16}
+    out = train_and_write_back(
+        exp,
+        "enhancedgat",
+        runs_root=runs_root,
+        driver=driver,
+        database=db,
+        overrides={"epochs": 3, "embedding_dim": 16},
+        users=np.arange(0, snap.num_users, 2),
+        k=10,
     )
-    rec, run_id = res.recommender, res.run.run_id
-    full = exp.full()
-    users = np.arange(0, snap.num_users, 2)
-    ex = recommend_and_explain(rec, full, users, k=10)
-    rows, affinity = writeback_rows(snap, ex)
-    wb = Writeback(driver, db, run_id=run_id, model=rec.name)
-    wb.recommendations(rows)
-    wb.similar_songs(similar_songs(rec, full, k=10))
-    wb.affinities(affinity)
-    wb.record_run({"k": 10})
+    rec, run_id = out.train.recommender, out.train.run.run_id
+    rows, _ = writeback_rows(snap, out.writeback.explained)
+    full = out.writeback.full
     stale = str(snap.user_ids[3])
     old = recommend_and_explain(rec, full, np.array([3]), k=5)
     old_rows, _ = writeback_rows(snap, old)
@@ -160,7 +154,7 @@ def run_server(env: dict[str, str], log: Path, *, wait_s: float = 180) -> Iterat
     cmd = [
         sys.executable,
         "-c",
-        "from spotify_engine.cli import main; main()",
+        "from cli import main; main()",
         "serve",
         "--port",
         str(port),

@@ -526,9 +526,9 @@ def test_trained_task_models_answer_once_activated(
     """Issues 6 and 7: once a session and a playlist run are activated, the running API loads
     them (no restart) and answers with exactly what the models rank."""
     from gnn import load_next_song_predictor, load_playlist_continuer
-    from gnn._export import export_snapshot
-    from gnn._playlist import train_playlist_models
-    from gnn._session_pipeline import compare_session_models, prepare_sessions
+    from gnn.graph._export import export_snapshot
+    from gnn.playlists._pipeline import train_playlist_models
+    from gnn.sessions._pipeline import compare_session_models, prepare_sessions
 
     snap = export_snapshot(driver, neo4j_settings.neo4j_database)
     sess = compare_session_models(

@@ -18,15 +18,6 @@ from spotify_engine.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_exported_names() -> None:
-    assert sorted(api.__all__) == [
-        "NextSongPredictor",
-        "PlaylistContinuer",
-        "create_app",
-        "get_app",
-    ]
-
-
 def test_every_routed_error_has_a_status() -> None:
     """Each typed error the services raise on purpose maps to a 4xx/5xx other than 500."""
     mapped = {cls for cls, _, _ in STATUS}

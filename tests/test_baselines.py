@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gnn._baselines import EASE, ItemKNN, Oracle, Popularity
-from gnn._data import build_train_data, random_snapshot, relevant_items, temporal_split
-from gnn._recommender import ModelError, NotFittedError, Recommender
-from gnn._snapshot import GraphSnapshot
+from gnn.core._recommender import Recommender
+from gnn.graph._data import build_train_data, random_snapshot, relevant_items, temporal_split
+from gnn.graph._snapshot import GraphSnapshot
+from gnn.users._baselines import EASE, ItemKNN, Oracle, Popularity
+from spotify_engine.errors import ModelError, NotFittedError
 
 
 def snapshot_from_plays(

@@ -207,7 +207,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_cli_serves_guide_until_ctrl_c() -> None:
     port = _free_port()
-    code = "from spotify_engine.cli import main; main()"
+    code = "from cli import main; main()"
     proc = subprocess.Popen(
         [
             sys.executable,

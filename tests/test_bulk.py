@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from graphdb import LocalServer, apply_schema, graph_stats, wipe_graph
+from graphdb import LocalServer, apply_schema, forget_bookmarks, graph_stats, wipe_graph
 from ingest import Loader, LoadResult, SyntheticConfig, generate
-from ingest._bulk import BulkResult, bulk_import, ensure_bulk_target, forget_bookmarks
+from ingest._bulk import BulkResult, bulk_import, ensure_bulk_target
 from ingest._tables import SCHEMAS
 from spotify_engine.errors import IngestError
 from spotify_engine.settings import Settings
@@ -332,7 +332,7 @@ def test_cli_bulk_refuses_before_reading(
     env = {**os.environ, "COLUMNS": "1000", "SPOTIFY_ENGINE_HOME": str(tmp_path / "home")}
     env.pop("SPOTIFY_ENGINE_DEBUG", None)
     proc = subprocess.run(
-        [sys.executable, "-c", "from spotify_engine.cli import main; main()"]
+        [sys.executable, "-c", "from cli import main; main()"]
         + ["ingest", "synthetic", "--users", "5", "--songs", "20", "--artists", "4", "--bulk"],
         env=env,
         cwd=tmp_path,
@@ -396,7 +396,7 @@ def test_cli_bulk_into_an_empty_database(
     env.pop("SPOTIFY_ENGINE_DEBUG", None)
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-c", "from spotify_engine.cli import main; main()"]
+        [sys.executable, "-c", "from cli import main; main()"]
         + ["ingest", "synthetic", "--users", "8", "--songs", "40", "--artists", "5"]
         + ["--days", "3", "--bulk", "--out", str(out)],
         env=env,

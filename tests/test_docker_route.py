@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from graphdb._docker import COMPOSE_FILE, ComposeNeo4j, docker_available
-from spotify_engine.cli._demo import neo4j_backend
+from graphdb import ComposeNeo4j, docker_available, neo4j_backend
+from graphdb._docker import COMPOSE_FILE
 from spotify_engine.errors import ConfigError, ServerStartFailed
 from spotify_engine.settings import Settings
 

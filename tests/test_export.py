@@ -17,18 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from gnn._data import EDGE_TYPES, build_train_data, temporal_split
-from gnn._export import (
-    SONG_FEATURES,
-    NodeIndex,
-    count_edges,
-    export_snapshot,
-    fill_missing,
-    load_snapshot,
-    save_snapshot,
-)
-from gnn._snapshot import GraphSnapshot
-from gnn._store import STORED_EDGE_TYPES, neo4j_stores
+from gnn.graph._data import EDGE_TYPES, build_train_data, temporal_split
+from gnn.graph._export import SONG_FEATURES, NodeIndex, export_snapshot, fill_missing
+from gnn.graph._snapshot import GraphSnapshot, count_edges, load_snapshot, save_snapshot
+from gnn.graph._store import STORED_EDGE_TYPES, neo4j_stores
 from graphdb import wipe_graph
 from ingest._loader import Loader
 from ingest._synthetic import SyntheticConfig, generate

@@ -14,7 +14,6 @@ import neo4j
 import pytest
 from neo4j import exceptions as nx
 
-import graphdb
 from graphdb import (
     ERROR_MAP,
     LocalServer,
@@ -109,38 +108,6 @@ def test_every_caught_driver_exception_is_mapped() -> None:
     assert isinstance(translate(nx.ServiceUnavailable("down")), GraphUnavailable)
     assert isinstance(translate(nx.CypherSyntaxError("bad")), QueryFailed)
     assert isinstance(translate(ConnectionRefusedError("refused")), GraphUnavailable)
-
-
-def test_exported_names() -> None:
-    assert sorted(graphdb.__all__) == sorted(
-        [
-            "CYPHER_DIR",
-            "ERROR_MAP",
-            "GraphStats",
-            "LocalServer",
-            "QueryRegistry",
-            "ServerStatus",
-            "Statement",
-            "apply_schema",
-            "connect",
-            "get_registry",
-            "graph_errors",
-            "graph_stats",
-            "java_executable",
-            "port_in_use",
-            "probe",
-            "run_read",
-            "run_write",
-            "schema_objects",
-            "translate",
-            "verify",
-            "wipe_graph",
-            "Evidence",
-            "RecommendationRow",
-            "Writeback",
-            "WritebackResult",
-        ]
-    )
 
 
 def test_browser_is_served(neo4j_settings: Settings) -> None:

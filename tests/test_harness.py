@@ -9,13 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from gnn._baselines import EASE, ItemKNN, Oracle, Popularity
-from gnn._data import build_train_data, random_snapshot, relevant_items, temporal_split
-from gnn._harness import compare, evaluate, evaluate_view, metric_keys
-from gnn._plots import plot_training_curves
-from gnn._recommender import Recommender
-from gnn._registry import (
-    RunNotFoundError,
+from gnn.core._harness import compare, evaluate, evaluate_view, metric_keys
+from gnn.core._plots import plot_training_curves
+from gnn.core._recommender import Recommender
+from gnn.core._registry import (
     compare_table,
     get_active,
     list_runs,
@@ -25,6 +22,9 @@ from gnn._registry import (
     save_run,
     set_active,
 )
+from gnn.graph._data import build_train_data, random_snapshot, relevant_items, temporal_split
+from gnn.users._baselines import EASE, ItemKNN, Oracle, Popularity
+from spotify_engine.errors import RunNotFound
 
 torch.set_num_threads(1)
 KS = (5, 10)
@@ -157,7 +157,7 @@ def test_registry_round_trip(tmp_path):
 
     with pytest.raises(ValueError, match="run_id"):
         load_run(root, "../etc")
-    with pytest.raises(RunNotFoundError):
+    with pytest.raises(RunNotFound):
         set_active(root, new_run_id("ghost"))
     assert get_active(root) == info.run_id
 
@@ -205,7 +205,7 @@ def test_plot_training_curves_writes_png(tmp_path):
 def test_models_list_shows_each_tasks_active_run(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from spotify_engine.cli import app
+    from cli import app
     from spotify_engine.settings import get_settings
 
     root = tmp_path / "runs"

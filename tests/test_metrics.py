@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gnn._metrics import (
+from gnn.core._metrics import (
     catalogue_coverage,
     hit_rate_at_k,
     hits_matrix,

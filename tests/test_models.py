@@ -1,4 +1,4 @@
-"""Unit tests of the graph models in ``gnn._models`` on tiny hand-built graphs."""
+"""Unit tests of the graph models in ``gnn.users._models`` on tiny hand-built graphs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch_geometric.nn.models import LightGCN
 
-from gnn._data import EDGE_TYPES, build_train_data, random_snapshot
-from gnn._models import (
+from gnn.graph._data import EDGE_TYPES, build_train_data, random_snapshot
+from gnn.users._models import (
     ALL_EDGE_TYPES,
     LISTENED,
     BasicGAT,

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gnn import EnhancedGAT, build_train_data
-from gnn._data import random_snapshot
-from gnn._pipeline import user_attention
-from gnn._plots import plot_attention_heatmap, plot_explanation_graph
+from gnn.core._plots import plot_attention_heatmap, plot_explanation_graph
+from gnn.graph._data import random_snapshot
+from gnn.users._explained import user_attention
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

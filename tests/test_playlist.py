@@ -11,32 +11,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gnn._export import load_snapshot, save_snapshot, snapshot_paths
-from gnn._playlist import (
-    PLAYLIST_MODELS,
-    ItemKNNContinuer,
-    NamePopularity,
-    PlaylistContinuer,
-    PlaylistGNN,
-    PlaylistPopularity,
-    load_playlist_continuer,
-    make_playlist_model,
-    train_playlist_models,
-)
-from gnn._playlist_eval import (
-    LIST_LENGTH,
-    METRICS,
+from gnn.core._registry import get_active, list_runs
+from gnn.graph._snapshot import GraphSnapshot, load_snapshot, save_snapshot, snapshot_paths
+from gnn.playlists._base import PlaylistContinuer
+from gnn.playlists._baselines import ItemKNNContinuer, NamePopularity, PlaylistPopularity
+from gnn.playlists._data import (
     PlaylistCorpus,
-    case_metrics,
-    evaluate_cases,
     make_cases,
     name_tokens,
     normalize_name,
     split_playlists,
 )
-from gnn._registry import get_active, list_runs
-from gnn._snapshot import GraphSnapshot
-from spotify_engine.errors import ModelError
+from gnn.playlists._evaluate import LIST_LENGTH, METRICS, case_metrics, evaluate_cases
+from gnn.playlists._pipeline import (
+    PLAYLIST_MODELS,
+    load_playlist_continuer,
+    make_playlist_model,
+    train_playlist_models,
+)
+from gnn.playlists._train import PlaylistGNN
+from spotify_engine.errors import RunNotFound
 
 try:
     from tests import _dirty
@@ -325,11 +319,11 @@ def test_runs_are_recorded_activated_and_loaded(tmp_path: Path) -> None:
         assert out == res.model.continue_playlist(song_ids=["S030", "S031"], name="jazz", k=5)
 
 
-def test_loading_without_a_playlist_run_is_a_model_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="no active playlist model") as err:
+def test_loading_without_a_playlist_run_is_a_typed_error(tmp_path: Path) -> None:
+    with pytest.raises(RunNotFound, match="no active playlist run") as err:
         load_playlist_continuer(tmp_path)
     assert "train --task playlist" in (err.value.hint or "")
-    with pytest.raises(ModelError):
+    with pytest.raises(RunNotFound, match="no run '20260101-000000-itemknn-abcdef'"):
         load_playlist_continuer(tmp_path, "20260101-000000-itemknn-abcdef")
 
 
@@ -426,7 +420,7 @@ def _mpd_folder(folder: Path) -> Path:
 @pytest.mark.parametrize("source", ["kaggle", "mpd"])
 def test_pipeline_runs_on_loaded_files(source, graph, neo4j_settings, tmp_path: Path) -> None:
     import ingest
-    from gnn._export import export_snapshot
+    from gnn.graph._export import export_snapshot
 
     path = _kaggle_file(tmp_path / "k.csv") if source == "kaggle" else _mpd_folder(tmp_path / "mpd")
     ingest.ingest(source, path, driver=graph, settings=neo4j_settings, out_dir=tmp_path / "work")

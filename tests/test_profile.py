@@ -91,7 +91,7 @@ def test_cli_profile_writes_into_runs_dir(
     if neo4j_settings.neo4j_uri:
         env |= {"NEO4J_URI": neo4j_settings.neo4j_uri, "NEO4J_PASSWORD": neo4j_settings.password()}
     proc = subprocess.run(
-        [sys.executable, "-c", "from spotify_engine.cli import main; main()", "data", "profile"],
+        [sys.executable, "-c", "from cli import main; main()", "data", "profile"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -14,32 +14,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gnn._data import random_snapshot
-from gnn._export import save_snapshot
-from gnn._registry import get_active, list_runs, save_run
-from gnn._session import (
+from gnn.core._registry import get_active, list_runs, save_run
+from gnn.graph._data import random_snapshot
+from gnn.graph._snapshot import GraphSnapshot, save_snapshot
+from gnn.sessions._baselines import SKNN, Markov, SessionPopularity, transition_matrix
+from gnn.sessions._data import (
     PrefixBatch,
     Sessions,
     build_sessions,
-    evaluate_sessions,
-    load_next_song_predictor,
     make_batch,
     positions,
     session_split,
-    target_ranks,
 )
-from gnn._session_models import (
-    EDGE_EPS,
-    SKNN,
-    Markov,
-    SessionGNN,
-    SessionPopularity,
-    edge_rows,
-    transition_matrix,
+from gnn.sessions._evaluate import evaluate_sessions, target_ranks
+from gnn.sessions._models import EDGE_EPS, edge_rows
+from gnn.sessions._pipeline import (
+    compare_session_models,
+    load_next_song_predictor,
+    prepare_sessions,
 )
-from gnn._session_pipeline import compare_session_models, prepare_sessions
-from gnn._snapshot import GraphSnapshot
-from spotify_engine.errors import ModelError
+from gnn.sessions._train import SessionGNN
+from spotify_engine.errors import ModelError, RunNotFound
 
 A, B, C = 0, 1, 2
 HOUR = 3_600_000
@@ -297,15 +292,15 @@ def test_runs_are_recorded_activated_and_served(tmp_path: Path) -> None:
 
 
 def test_loader_errors_are_typed_with_a_hint(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="no active next-song model") as exc:
+    with pytest.raises(RunNotFound, match="no active session run") as exc:
         load_next_song_predictor(tmp_path)
     assert "train --task session" in (exc.value.hint or "")
-    with pytest.raises(ModelError, match="no run"):
+    with pytest.raises(RunNotFound, match="no run"):
         load_next_song_predictor(tmp_path, "20260101-000000-markov-abcdef")
     pop = SessionPopularity()
     pop.fit(tiny_sessions([[0, 1]]))
     info = save_run(pop, root=tmp_path, checkpoint=True, task="user")
-    with pytest.raises(ModelError, match="user task"):
+    with pytest.raises(RunNotFound, match="serves the user task, not session"):
         load_next_song_predictor(tmp_path, info.run_id)
 
 
@@ -328,7 +323,7 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
     full = {**os.environ, "COLUMNS": "200", **env}
     full.pop("SPOTIFY_ENGINE_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-c", "from spotify_engine.cli import main; main()", *args],
+        [sys.executable, "-c", "from cli import main; main()", *args],
         cwd=cwd,
         env=full,
         capture_output=True,

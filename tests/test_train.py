@@ -1,4 +1,4 @@
-"""Training and the graph recommenders (``gnn._train``) on tiny graphs with a known answer."""
+"""Training and the graph recommenders (``gnn.users._train``) on tiny graphs with a known answer."""
 
 from __future__ import annotations
 
@@ -11,21 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from gnn._data import build_train_data, relevant_items, temporal_split
-from gnn._models import LISTENED, EnhancedGAT, LightGCNModel
-from gnn._recommender import ModelError, NotFittedError
-from gnn._snapshot import GraphSnapshot
-from gnn._train import (
-    AdvancedTrainer,
+from gnn.graph._data import build_train_data, relevant_items, temporal_split
+from gnn.graph._snapshot import GraphSnapshot
+from gnn.users._models import LISTENED, EnhancedGAT, LightGCNModel
+from gnn.users._recommenders import (
     BasicGATRecommender,
     EnhancedGATRecommender,
     GNNConfig,
     LightGCNRecommender,
-    SimpleTrainer,
-    TrainingDiverged,
-    _History,
-    _TorchNeighborSampler,
 )
+from gnn.users._sampling import _History, _TorchNeighborSampler
+from gnn.users._train import AdvancedTrainer, SimpleTrainer
+from spotify_engine.errors import ModelError, NotFittedError, TrainingDiverged
 
 torch.set_num_threads(1)  # tiny graphs: more threads only add OpenMP overhead
 

@@ -1,4 +1,11 @@
-"""The API's view of Neo4j: one async driver for reads, a sync driver opened on first write.
+"""The API's view of Neo4j: an async driver for reads, a sync driver opened on first write.
+
+Both drivers come from :mod:`graphdb` (:func:`graphdb.connect_async`, :func:`graphdb.connect`)
+with :data:`graphdb.FAIL_FAST` timeouts. Two, not one: the routes read on the event loop,
+which needs the async driver, while ``POST /events/plays`` writes through the ingest
+:class:`~ingest.Loader` (the same exactly-once statements the CLI loads with), which is
+synchronous and runs in a worker thread; an async driver cannot serve it there. The sync one
+is opened only when the first write comes (an API without an API key never writes).
 
 Every call goes through :func:`graphdb.graph_errors`, so a stopped server surfaces as
 :class:`GraphUnavailable` (503 at the edge) and the driver reconnects by itself when the
@@ -12,29 +19,23 @@ from typing import Any
 
 import neo4j
 
-from graphdb import CYPHER_DIR, QueryRegistry, connect, graph_errors
+from graphdb import CYPHER_DIR, FAIL_FAST, QueryRegistry, connect, connect_async, graph_errors
 from spotify_engine.settings import Settings
 
-#: Short timeouts so an outage answers 503 in a few seconds instead of hanging clients.
-DRIVER_CONFIG: dict[str, Any] = {
-    "connection_timeout": 2.0,
-    "connection_acquisition_timeout": 5.0,
-    "max_transaction_retry_time": 2.0,
-    "notifications_min_severity": "OFF",
-}
-
-
-def open_async_driver(settings: Settings) -> neo4j.AsyncDriver:
-    return neo4j.AsyncGraphDatabase.driver(
-        settings.uri,
-        auth=(settings.neo4j_user, settings.password()),
-        max_connection_pool_size=64,
-        **DRIVER_CONFIG,
-    )
+#: Connections of the read driver: the API serves many requests at once.
+READ_POOL_SIZE = 64
 
 
 class Graph:
     """Named read statements over the async driver; the loader's sync driver for writes."""
+
+    @classmethod
+    def open(cls, settings: Settings) -> Graph:
+        """The API's graph: its read driver opened now, the write driver on first use."""
+        return cls(
+            connect_async(settings, max_connection_pool_size=READ_POOL_SIZE, **FAIL_FAST),
+            settings,
+        )
 
     def __init__(self, driver: neo4j.AsyncDriver, settings: Settings):
         self.driver = driver
@@ -67,7 +68,7 @@ class Graph:
         """The driver the ingest loader writes with (threads only; created once)."""
         with self._sync_lock:
             if self._sync is None:
-                self._sync = connect(self.settings, **DRIVER_CONFIG)
+                self._sync = connect(self.settings, **FAIL_FAST)
             return self._sync
 
     async def close(self) -> None:

@@ -1,6 +1,6 @@
 """The active model runs: listed from the registry, loaded once, reloaded when activated.
 
-The user-recommendation run is rebuilt with ``gnn._pipeline.load_trained`` (recommender plus
+The user-recommendation run is rebuilt with ``gnn.users._pipeline.load_trained`` (recommender plus
 its training snapshot) and scored in a worker thread. Torch calls are serialised with one
 lock: explanations mask edges on the shared module, and two scorings at once would only
 fight for the same two cores anyway.
@@ -40,7 +40,7 @@ class LiveModel:
 
     @property
     def explainable(self) -> bool:
-        from gnn._explain import supports_explanations
+        from gnn.explain import supports_explanations
 
         model = getattr(self.rec, "model", None)
         return model is not None and supports_explanations(model)
@@ -63,10 +63,10 @@ class LiveModel:
 
 
 def build_live(run: Any) -> LiveModel:
-    from gnn._pipeline import load_trained
+    from gnn.users import load_trained
 
     rec, snap = load_trained(run)
-    from gnn._pipeline import prepare
+    from gnn.users import prepare
 
     exp = prepare(
         snap, test_frac=run.config.get("test_frac", 0.2), val_frac=run.config.get("val_frac", 0.1)
@@ -123,7 +123,7 @@ class ModelService:
             self._stamp = stamp
             import torch
 
-            from gnn._registry import get_active, load_run
+            from gnn.core import get_active, resolve_run
 
             torch.set_num_threads(self.torch_threads)
             for task in TASKS:
@@ -137,7 +137,7 @@ class ModelService:
                 self.live = None
             elif self.live is None or self.live.run_id != run_id:
                 try:
-                    self.live = build_live(load_run(self.runs_root, run_id))
+                    self.live = build_live(resolve_run(self.runs_root, "user", run_id))
                     self.errors.pop("user", None)
                     log.info("loaded user model %s", run_id)
                 except Exception as exc:  # noqa: BLE001 - serve without live scoring
@@ -156,12 +156,12 @@ class ModelService:
         return {"user": self.live is not None, **{t: t in self.predictors for t in TASKS[1:]}}
 
     def runs(self) -> list[Any]:
-        from gnn._registry import list_runs
+        from gnn.core import list_runs
 
         return list_runs(self.runs_root)
 
     def run_info(self, run_id: str) -> Any:
-        from gnn._registry import load_run
+        from gnn.core import load_run
 
         try:
             return load_run(self.runs_root, run_id)

@@ -16,7 +16,7 @@ from typing import cast
 
 import gnn
 from gnn import NextSongPredictor, PlaylistContinuer
-from gnn._registry import get_active
+from gnn.core import get_active
 
 log = logging.getLogger(__name__)
 

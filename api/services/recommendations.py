@@ -135,8 +135,8 @@ async def _recommend(
 def _live_items(
     live: LiveModel, u: int, k: int, genre: str | None, explain: bool
 ) -> list[RecommendationItem]:
-    from gnn._explain import GradientExplainer
-    from gnn._pipeline import Explained, writeback_rows
+    from gnn.explain import GradientExplainer
+    from gnn.users import Explained, writeback_rows
 
     users = np.array([u])
     with live.lock:
@@ -182,7 +182,7 @@ def _row_evidence(row: Any, names: dict[tuple[str, str], str]) -> list[Evidence]
 def _names(live: LiveModel) -> dict[tuple[str, str], str]:
     cached = getattr(live, "_evidence_names", None)
     if cached is None:
-        from gnn._pipeline import _names as snapshot_names
+        from gnn.users import display_names as snapshot_names
 
         arrays = snapshot_names(live.snap)
         ids = {
@@ -254,8 +254,8 @@ async def _explanation(
 
 
 def _live_explanation(live: LiveModel, user_id: str, song_id: str) -> Explanation:
-    from gnn._explain import GradientExplainer
-    from gnn._pipeline import Explained, writeback_rows
+    from gnn.explain import GradientExplainer
+    from gnn.users import Explained, writeback_rows
 
     u, i = live.user_index[user_id], live.song_index[song_id]
     users = np.array([u])

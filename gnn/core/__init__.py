@@ -1,0 +1,57 @@
+"""gnn.core: what every task shares: the recommender contract, metrics, harness, run registry, plots."""
+
+from gnn.core._harness import compare, evaluate, evaluate_view, metric_keys
+from gnn.core._metrics import (
+    catalogue_coverage,
+    hit_rate_at_k,
+    intra_list_diversity,
+    mrr_at_k,
+    ndcg_at_k,
+    novelty,
+    recall_at_k,
+)
+from gnn.core._plots import plot_attention_heatmap, plot_explanation_graph, plot_training_curves
+from gnn.core._recommender import Recommender, top_k
+from gnn.core._registry import (
+    TASKS,
+    RunInfo,
+    compare_table,
+    get_active,
+    list_runs,
+    load_checkpoint,
+    load_run,
+    new_run_id,
+    resolve_run,
+    save_run,
+    set_active,
+)
+
+__all__ = [
+    "Recommender",
+    "RunInfo",
+    "TASKS",
+    "catalogue_coverage",
+    "compare",
+    "compare_table",
+    "evaluate",
+    "evaluate_view",
+    "get_active",
+    "hit_rate_at_k",
+    "intra_list_diversity",
+    "list_runs",
+    "load_checkpoint",
+    "load_run",
+    "metric_keys",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "new_run_id",
+    "novelty",
+    "plot_attention_heatmap",
+    "plot_explanation_graph",
+    "plot_training_curves",
+    "recall_at_k",
+    "resolve_run",
+    "save_run",
+    "set_active",
+    "top_k",
+]

@@ -1,0 +1,243 @@
+"""The user task's steps: the model registry, a split experiment, train/test/register, compare.
+
+Nothing here opens a driver: snapshots come in (exported by the caller) and runs go to the
+registry on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gnn.core._harness import compare, evaluate
+from gnn.core._plots import plot_training_curves
+from gnn.core._recommender import Recommender
+from gnn.core._registry import (
+    RunInfo,
+    load_checkpoint,
+    make_by_name,
+    new_run_id,
+    save_run,
+    set_active,
+)
+from gnn.graph._data import Split, TrainData, build_train_data, relevant_items, temporal_split
+from gnn.graph._snapshot import GraphSnapshot, load_snapshot, save_snapshot
+from gnn.users._baselines import EASE, ItemKNN, Oracle, Popularity
+from gnn.users._recommenders import (
+    BasicGATRecommender,
+    EnhancedGATRecommender,
+    GNNConfig,
+    LightGCNRecommender,
+    _GNNRecommender,
+)
+from spotify_engine.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+MODELS: dict[str, Callable[..., Recommender]] = {
+    "popularity": Popularity,
+    "itemknn": ItemKNN,
+    "ease": EASE,
+    "lightgcn": LightGCNRecommender,
+    "basicgat": BasicGATRecommender,
+    "enhancedgat": EnhancedGATRecommender,
+}
+
+
+GNN_MODELS = ("lightgcn", "basicgat", "enhancedgat")
+
+
+SNAPSHOT_FILE = "snapshot.npz"
+
+
+def make_recommender(name: str, **overrides: Any) -> Recommender:
+    """A fresh recommender by registry name (``popularity``, ``ease``, ``enhancedgat`` ...)."""
+    return make_by_name(MODELS, name, "model", **overrides)
+
+
+@dataclass
+class Experiment:
+    """A snapshot with its temporal split and the views models are fitted and ranked on."""
+
+    snap: GraphSnapshot
+    split: Split
+    train: TrainData
+    val_relevant: list[np.ndarray]
+    test_frac: float
+    val_frac: float
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {
+            "split": "per-user temporal",
+            "test_frac": self.test_frac,
+            "val_frac": self.val_frac,
+            "snapshot_id": self.snap.snapshot_id(),
+            "users": self.snap.num_users,
+            "songs": self.snap.num_songs,
+            "plays": self.snap.num_plays,
+        }
+
+    def observed(self, phase: str) -> TrainData:
+        return build_train_data(self.snap, self.split.observed_for(phase))
+
+    def full(self) -> TrainData:
+        """Every play: what serving and write-back rank with."""
+        return build_train_data(self.snap, np.ones(self.snap.num_plays, dtype=bool))
+
+
+def prepare(snap: GraphSnapshot, *, test_frac: float = 0.2, val_frac: float = 0.1) -> Experiment:
+    split = temporal_split(snap, test_frac=test_frac, val_frac=val_frac)
+    return Experiment(
+        snap=snap,
+        split=split,
+        train=build_train_data(snap, split.train),
+        val_relevant=relevant_items(snap, split, "val"),
+        test_frac=test_frac,
+        val_frac=val_frac,
+    )
+
+
+def oracle_from_truth(snap: GraphSnapshot, folder: Path) -> Oracle | None:
+    """The planted-truth oracle for generator data (``truth.json`` + songs tables in folder)."""
+    from ingest import load_truth, oracle_scores
+
+    folder = Path(folder)
+    if not (folder / "truth.json").exists() or not (folder / "songs.parquet").exists():
+        return None
+    truth = load_truth(folder / "truth.json")
+    songs = pd.read_parquet(folder / "songs.parquet")
+    song_genres = pd.read_parquet(folder / "song_genres.parquet")
+    known_users = [u for u in snap.user_ids if u in truth.users]
+    if len(known_users) != snap.num_users:
+        return None
+    prefs = oracle_scores(
+        truth, list(snap.user_ids), list(snap.song_ids), songs=songs, song_genres=song_genres
+    )
+    return Oracle(prefs.astype(np.float32))
+
+
+@dataclass
+class TrainResult:
+    recommender: Recommender
+    run: RunInfo
+    metrics: dict[str, Any]
+    fit_info: dict[str, Any]
+    seconds: float
+
+
+def train_model(
+    exp: Experiment,
+    name: str,
+    *,
+    runs_root: Path,
+    overrides: dict[str, Any] | None = None,
+    activate: bool = True,
+) -> TrainResult:
+    """Fit on the training period (early stopping on validation), test, record the run."""
+    overrides = dict(overrides or {})
+    rec = make_recommender(name, **overrides)
+    t0 = time.perf_counter()
+    info = rec.fit(exp.train, val=(exp.train, exp.val_relevant))
+    seconds = time.perf_counter() - t0
+    metrics = evaluate(rec, exp.snap, exp.split, "test")
+    config = {"model": rec.name, "registry_name": name, "overrides": overrides, **exp.config}
+    if isinstance(rec, _GNNRecommender):
+        config["gnn"] = {k: v for k, v in rec.config.__dict__.items() if k != "model_kwargs"}
+    run = save_run(
+        rec,
+        root=runs_root,
+        config=config,
+        metrics=metrics,
+        snapshot_id=exp.snap.snapshot_id(),
+        train_seconds=seconds,
+        fit_info={k: v for k, v in (info or {}).items() if k != "history"},
+        run_id=new_run_id(rec.name),
+    )
+    save_snapshot(exp.snap, run.path / SNAPSHOT_FILE)
+    history = (info or {}).get("history")
+    if history:
+        curves = {k: v for k, v in history.items() if k in ("loss", "val_ndcg", "val_recall")}
+        plot_training_curves(
+            curves, run.path / "training_curves.png", title=f"{rec.name} {run.run_id}"
+        )
+        (run.path / "history.json").write_text(json.dumps(history, default=float))
+    if activate:
+        set_active(runs_root, run.run_id)
+    return TrainResult(rec, run, metrics, info or {}, seconds)
+
+
+def load_trained(run: RunInfo) -> tuple[Recommender, GraphSnapshot]:
+    """Rebuild a run's recommender from its checkpoint and its training snapshot.
+
+    Runs recorded by ``train_model`` carry their snapshot; runs that only record a comparison
+    (``models compare``) do not, and cannot be served.
+    """
+    path = run.path / SNAPSHOT_FILE
+    if not path.exists():
+        raise ModelError(
+            f"run {run.run_id} has no training snapshot, so it cannot be rebuilt",
+            hint="train a servable run with: spotify-engine train",
+        )
+    snap = load_snapshot(path)
+    exp = prepare(
+        snap, test_frac=run.config.get("test_frac", 0.2), val_frac=run.config.get("val_frac", 0.1)
+    )
+    rec = make_recommender(run.config.get("registry_name", run.model))
+    if isinstance(rec, _GNNRecommender):
+        gnn_cfg = run.config.get("gnn") or {}
+        fields = GNNConfig.__dataclass_fields__
+        rec.config = GNNConfig(
+            **{
+                k: (tuple(v) if isinstance(v, list) else v)
+                for k, v in gnn_cfg.items()
+                if k in fields
+            }
+        )
+        rec.model = rec.build_model(exp.train)
+        rec.model.load_state_dict(load_checkpoint(run))
+        rec.model.eval()
+    else:
+        rec.fit(exp.train, val=(exp.train, exp.val_relevant))
+    return rec, snap
+
+
+def compare_models(
+    exp: Experiment,
+    names: Sequence[str],
+    *,
+    oracle: Oracle | None = None,
+    runs_root: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Every model through the harness's :func:`gnn.core._harness.compare`, one at a time (for
+    progress), on the experiment's split; the oracle last, never recorded as a run."""
+    entries: list[tuple[str, Recommender]] = [
+        (n, make_recommender(n, **(overrides or {}).get(n, {}))) for n in names
+    ]
+    if oracle is not None:
+        entries.append(("oracle", oracle))
+    frames = []
+    for label, model in entries:
+        if progress:
+            progress(label)
+        root = runs_root if label != "oracle" else None
+        frames.append(
+            compare({label: model}, exp.snap, exp.split, registry_root=root, config=exp.config)
+        )
+    df = pd.concat(frames).rename(
+        columns={"fit_seconds": "train_seconds", "num_parameters": "parameters"}
+    )
+    if "oracle" in df.index:
+        df["ndcg@10_of_oracle"] = df["ndcg@10"] / df.loc["oracle", "ndcg@10"]
+    return df

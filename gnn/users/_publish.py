@@ -1,0 +1,142 @@
+"""Train -> recommend -> explain -> write back: the user task end to end, in one call.
+
+The CLI's ``train``, the demo, the API benchmark and the API tests' world all publish a run
+this way, so the rows they write are built by one piece of code. The driver is handed in;
+only :class:`graphdb.Writeback` talks to Neo4j.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import numpy as np
+
+from gnn.core._recommender import Recommender
+from gnn.graph._data import TrainData
+from gnn.graph._export import Progress
+from gnn.users._explained import Explained, recommend_and_explain, similar_songs, writeback_rows
+from gnn.users._pipeline import Experiment, TrainResult, train_model
+from graphdb import Writeback
+
+
+@dataclass
+class WriteBackResult:
+    """What one write-back wrote, and what it was computed from."""
+
+    recommendations: int
+    evidence: int
+    similar: int
+    affinity: int
+    explain_seconds: float
+    write_seconds: float
+    explained: Explained
+    full: TrainData
+
+
+@dataclass
+class Published:
+    """A trained, registered run and (when asked) its write-back."""
+
+    train: TrainResult
+    writeback: WriteBackResult | None
+
+
+def _quiet(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+def write_back(
+    driver: neo4j.Driver,
+    database: str,
+    rec: Recommender,
+    exp: Experiment,
+    run_id: str,
+    *,
+    users: np.ndarray | None = None,
+    k: int = 10,
+    progress: Progress | None = None,
+) -> WriteBackResult:
+    """Recommend for ``users`` (default: all) on the full history, explain, and write the
+    recommendations with their evidence, ``SIMILAR_TO``, ``AFFINITY`` and the ``ModelRun``.
+
+    ``progress(phase, done, total)`` is called with the phases ``"recommend + explain"`` and
+    ``"write back"``.
+    """
+    report = progress or _quiet
+    full = exp.full()
+    chosen = np.arange(exp.snap.num_users) if users is None else np.asarray(users)
+    t0 = time.perf_counter()
+    ex = recommend_and_explain(
+        rec,
+        full,
+        chosen,
+        k=k,
+        progress=lambda _p, done, total: report("recommend + explain", done, total),
+    )
+    explain_s = time.perf_counter() - t0
+    rows, affinity = writeback_rows(exp.snap, ex)
+    similar = similar_songs(rec, full, k=10)
+    t1 = time.perf_counter()
+    wb = Writeback(
+        driver,
+        database,
+        run_id=run_id,
+        model=rec.name,
+        progress=lambda _p, done, total: report("write back", done, total),
+    )
+    res = wb.recommendations(rows)
+    wb.progress = _quiet
+    n_sim = wb.similar_songs(similar)
+    n_aff = wb.affinities(affinity)
+    wb.record_run({"k": k})
+    return WriteBackResult(
+        recommendations=res.recommendations,
+        evidence=res.evidence,
+        similar=n_sim,
+        affinity=n_aff,
+        explain_seconds=explain_s,
+        write_seconds=time.perf_counter() - t1,
+        explained=ex,
+        full=full,
+    )
+
+
+def train_and_write_back(
+    exp: Experiment,
+    model: str,
+    *,
+    runs_root: Path,
+    driver: neo4j.Driver | None = None,
+    database: str = "neo4j",
+    overrides: dict[str, Any] | None = None,
+    users: np.ndarray | None = None,
+    k: int = 10,
+    activate: bool = True,
+    progress: Progress | None = None,
+) -> Published:
+    """Fit ``model`` on the training period (early stopping on validation), test, register
+    the run (activated unless ``activate=False``) and, given a driver, write it back.
+
+    ``progress`` sees the phase ``"train"`` (0 of 1, then 1 of 1) and then the write-back's.
+    """
+    report = progress or _quiet
+    report("train", 0, 1)
+    res = train_model(exp, model, runs_root=runs_root, overrides=overrides, activate=activate)
+    report("train", 1, 1)
+    wb = None
+    if driver is not None:
+        wb = write_back(
+            driver,
+            database,
+            res.recommender,
+            exp,
+            res.run.run_id,
+            users=users,
+            k=k,
+            progress=progress,
+        )
+    return Published(train=res, writeback=wb)
