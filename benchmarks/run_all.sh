@@ -12,3 +12,4 @@ PY="${PYTHON:-$HOME/.cache/spotify-engine/venv/bin/python}"
 "$PY" benchmarks/export.py
 "$PY" benchmarks/writeback.py
 "$PY" benchmarks/quality.py
+"$PY" benchmarks/train_budget.py

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import time
 
 import numpy as np
 import pytest
@@ -385,84 +383,3 @@ def test_listened_edges_keep_reverse_order(view):
     fwd = view.hetero[LISTENED].edge_index
     rev = view.hetero[("song", "listened_by", "user")].edge_index
     assert torch.equal(fwd.flip(0), rev)
-
-
-# -- speed benchmark -----------------------------------------------------------------------
-
-
-def taste_snapshot(
-    num_users: int = 2000,
-    num_songs: int = 20_000,
-    num_artists: int = 1000,
-    num_genres: int = 30,
-    plays_per_user: int = 285,
-    num_playlists: int = 500,
-    seed: int = 0,
-) -> GraphSnapshot:
-    """Synthetic listening with genre tastes and Zipf popularity (about 0.6 distinct per play).
-
-    Each user likes three genres, owns a repertoire of songs drawn by popularity within them
-    and plays from it at random times: the training period then holds ~70% of the plays.
-    """
-    rng = np.random.default_rng(seed)
-    song_genre = rng.integers(0, num_genres, num_songs)
-    pop = np.minimum(rng.zipf(1.3, num_songs).astype(float), 1000.0)
-    by_genre = [np.flatnonzero(song_genre == g) for g in range(num_genres)]
-    users, songs, ts = [], [], []
-    for u in range(num_users):
-        genres = rng.choice(num_genres, 3, replace=False)
-        share = rng.dirichlet(np.ones(3))
-        cand = np.concatenate([by_genre[g] for g in genres])
-        p = np.concatenate(
-            [pop[by_genre[g]] / pop[by_genre[g]].sum() * share[i] for i, g in enumerate(genres)]
-        )
-        size = min(max(5, int(plays_per_user / 1.6)), len(cand))
-        repertoire = rng.choice(cand, size=size, replace=False, p=p)
-        users.append(np.full(plays_per_user, u))
-        songs.append(rng.choice(repertoire, plays_per_user))
-        ts.append(np.sort(rng.integers(0, 10**9, plays_per_user)))
-    playlist_song = np.vstack(
-        [
-            np.repeat(np.arange(num_playlists), 30),
-            np.concatenate(
-                [rng.choice(by_genre[rng.integers(num_genres)], 30) for _ in range(num_playlists)]
-            ),
-        ]
-    )
-    return _snapshot(
-        np.concatenate(users),
-        np.concatenate(songs),
-        song_genre=song_genre,
-        song_artist=rng.integers(0, num_artists, num_songs),
-        artist_genre=rng.integers(0, num_genres, num_artists),
-        num_users=num_users,
-        num_genres=num_genres,
-        playlist_song=playlist_song,
-        play_ts=np.concatenate(ts),
-        seed=seed,
-    )
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("SPOTIFY_ENGINE_BENCH"),
-    reason="benchmark: set SPOTIFY_ENGINE_BENCH=1 (minutes on 2 cores)",
-)
-def test_enhanced_gat_trains_under_five_minutes_on_2000_users_20000_songs():
-    snap = taste_snapshot()
-    split = temporal_split(snap)
-    train = build_train_data(snap, split.train)
-    assert 350_000 <= int(split.train.sum()) <= 450_000
-    relevant = relevant_items(snap, split, "val")
-    # 1 thread by default: on a shared 2-core machine, 2 OpenMP threads can be many times slower
-    rec = EnhancedGATRecommender(
-        num_threads=int(os.environ.get("SPOTIFY_ENGINE_BENCH_THREADS", "1"))
-    )
-    t0 = time.perf_counter()
-    info = rec.fit(train, val=(train, relevant))
-    seconds = time.perf_counter() - t0
-    print(
-        f"EnhancedGAT: {seconds:.0f}s, {info['epochs']} epochs, best val ndcg@10 "
-        f"{info['best_val_ndcg']:.4f}, {rec.num_parameters()} parameters"
-    )
-    assert seconds < 300
