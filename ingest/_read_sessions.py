@@ -1,4 +1,4 @@
-"""Reader for a folder of sessions CSVs, the layout the reference project's generator writes.
+"""Reader for a folder of sessions CSVs, the layout of `docs/examples/sessions/`.
 
 Only ``synthetic_sessions.csv`` (one row per play) is required; the other files enrich the
 songs, artists, genres and users it mentions. Companion files are read first so their richer

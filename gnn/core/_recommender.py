@@ -107,7 +107,7 @@ class Recommender(abc.ABC):
             train: the training view (graph and user-song matrix from training plays only).
             val: optional ``(observed view, relevant songs per user)`` for early stopping or
                 tuning; the observed view is the training view, relevant songs come from
-                :func:`gnn.graph._data.relevant_items` for ``"val"``.
+                :func:`gnn.graph.relevant_items` for ``"val"``.
 
         Returns:
             Fit information, free-form but JSON-serialisable, e.g. ``{"epochs": 30,
