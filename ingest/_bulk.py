@@ -196,19 +196,26 @@ def _read_plays(folder: Path) -> pa.Table:
     return pq.read_table(path, read_dictionary=list(_PLAY_KEYS))
 
 
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array: pandas' Arrow-backed string columns convert to a ChunkedArray
+    (even when empty, as every column of a source without genres is), which
+    ``pa.concat_arrays`` refuses."""
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 def _typed(series: pd.Series) -> tuple[str, pa.Array]:
     """A column as the loader would send it: the import type suffix and its values."""
     if pd.api.types.is_bool_dtype(series):
-        return ":boolean", pa.array(series, type=pa.bool_())
+        return ":boolean", _flat(pa.array(series, type=pa.bool_()))
     if pd.api.types.is_integer_dtype(series):
-        return ":long", pa.array(series, type=pa.int64())
+        return ":long", _flat(pa.array(series, type=pa.int64()))
     if pd.api.types.is_float_dtype(series):
-        return ":double", pa.array(series, type=pa.float64(), from_pandas=True)
-    return "", pa.array(series, type=pa.string(), from_pandas=True)
+        return ":double", _flat(pa.array(series, type=pa.float64(), from_pandas=True))
+    return "", _strings(series)
 
 
 def _strings(values: pd.Series | Sequence[str]) -> pa.Array:
-    return pa.array(values, type=pa.string(), from_pandas=True)
+    return _flat(pa.array(values, type=pa.string(), from_pandas=True))
 
 
 def _nodes(
