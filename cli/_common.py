@@ -134,15 +134,14 @@ def metrics_table(
 
 
 def _bar_callback(bar: Progress, labels: dict[str, str] | None = None) -> Any:
-    """A ``progress(phase, done, total)`` callback drawing one bar per phase; a phase with
-    total 1 and nothing done yet (training) pulses until it is done."""
+    """A ``progress(phase, done, total)`` callback drawing one bar per phase (training is one
+    step: 0/1 until it is done, with the elapsed time)."""
     tasks: dict[str, Any] = {}
     labels = labels or {}
 
     def cb(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
-            pulse = total == 1 and done == 0
-            tasks[phase] = bar.add_task(labels.get(phase, phase), total=None if pulse else total)
+            tasks[phase] = bar.add_task(labels.get(phase, phase), total=max(total, 1))
         bar.update(tasks[phase], completed=done, total=max(total, 1))
 
     return cb
