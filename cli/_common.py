@@ -183,15 +183,3 @@ def train_and_write_back(
     if out.writeback is not None:
         print_written(out.writeback)
     return out
-
-
-def write_back(driver: neo4j.Driver, rec: Any, exp: Any, run_id: str, *, k: int = 10) -> Any:
-    """:func:`gnn.users.write_back` of a trained recommender, with a bar per phase."""
-    from gnn.users import write_back as publish
-
-    with progress_bars() as bar:
-        res = publish(
-            driver, settings().neo4j_database, rec, exp, run_id, k=k, progress=_bar_callback(bar)
-        )
-    print_written(res)
-    return res
