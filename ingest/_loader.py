@@ -13,9 +13,15 @@ load, so the write statements match nodes by id instead of seeking an index per 
 travel as columns (parallel lists), which Bolt decodes faster than one map per row; the next
 chunk's rows are built in a second thread while the server writes the current one; and an
 aggregate that cannot exist yet is CREATEd instead of MERGEd, which skips the relationship
-scan MERGE needs. The last assumes one loader writes to a database at a time: a pair is new
-when its user (song) had no ``LISTENED`` (outgoing ``FOLLOWED_BY``) when the run first met it
-and the run has not created the pair since.
+scan MERGE needs: a pair is new when its user (song) had no ``LISTENED`` (outgoing
+``FOLLOWED_BY``) when the run first met it and the run has not created the pair since.
+
+Several loaders at once (CLI ingests, API workers taking play events) stay exact: every loader
+transaction first locks the one ``IngestLock`` node (``ingest/take_lock``), so loader writes are
+serialised and each reads the aggregates the previous one committed. The lock also counts the
+transactions that wrote plays; a run that finds the count moved since its own last write knows
+another loader wrote in between and forgets what it knew about fresh users and songs, so the
+CREATE fast path is only taken on facts checked under the lock.
 
 The whole folder is also recorded as an ``IngestBatch`` (id = content hash of its tables):
 re-running the same batch is answered from that record without touching the data.
@@ -143,6 +149,15 @@ class _RunState:
     songs: dict[int, bool] = field(default_factory=dict)
     listened: set[int] = field(default_factory=set)
     transitions: set[int] = field(default_factory=set)
+    #: ``IngestLock.aggregates`` after this run's last committed plays transaction.
+    version: int | None = None
+
+    def forget(self) -> None:
+        """Another loader wrote since this run's last transaction: nothing known still holds."""
+        self.users.clear()
+        self.songs.clear()
+        self.listened.clear()
+        self.transitions.clear()
 
     def learn(
         self, seen: tuple[dict[int, bool], dict[int, bool]], made: dict[str, list[int]]
@@ -200,8 +215,11 @@ class Loader:
         done = 0
         text = self.reg.text(name)
 
+        lock = self.reg.text("ingest/take_lock")
+
         @neo4j.unit_of_work(metadata={"query": name})
         def work(tx: neo4j.ManagedTransaction, rows: list[dict[str, Any]]) -> int:
+            tx.run(lock, aggregates=False).consume()
             return tx.run(text, rows=rows).consume().counters.relationships_created
 
         with graph_errors(), self.driver.session(database=self.database) as session:
@@ -432,6 +450,7 @@ class Loader:
         q_fresh = reg.text("ingest/find_fresh")
         q_new_listened = reg.text("ingest/create_listened")
         q_new_trans = reg.text("ingest/create_transitions")
+        q_lock = reg.text("ingest/take_lock")
         total = len(plays)
         done = 0
         t0 = time.perf_counter()
@@ -439,8 +458,8 @@ class Loader:
         # What this run knows about the aggregates, updated after each commit: whether a
         # user (song) had no LISTENED (outgoing FOLLOWED_BY) when the run first met it, and
         # which pairs of such nodes the run has created since. A pair of a fresh node that
-        # the run has not created yet cannot exist (one loader at a time), so it is CREATEd;
-        # every other pair is MERGEd.
+        # the run has not created yet cannot exist while no other loader wrote in between
+        # (checked under the lock), so it is CREATEd; every other pair is MERGEd.
         run = _RunState()
 
         def prepare(chunk: pd.DataFrame | None) -> tuple[Any, ...] | None:
@@ -451,12 +470,17 @@ class Loader:
         @neo4j.unit_of_work(metadata={"query": "ingest/create_sessions"})
         def work(tx: neo4j.ManagedTransaction, prepared: tuple[Any, ...]) -> tuple[Any, ...]:
             chunk, sessions, listened, transitions = prepared
+            # The lock first: from here on no other loader writes until this one commits.
+            before = tx.run(q_lock, aggregates=True).single(strict=True)["aggregates"] - 1
+            if run.version is not None and before != run.version:
+                run.forget()  # another loader wrote plays since this run's last commit
+            version = before + 1
             ids = chunk["session_id"].unique().tolist()
             existing = set(tx.run(q_find, ids=ids).single(strict=True)["existing"])
             if existing:
                 chunk = chunk[~chunk["session_id"].isin(existing)]
                 if chunk.empty:
-                    return 0, len(existing), 0, 0, None
+                    return 0, len(existing), 0, 0, None, version
                 _, sessions, listened, transitions = prepare(chunk)
             new_users = sorted(set(listened["user"].tolist()) - run.users.keys())
             new_songs = sorted(set(transitions["a"].tolist()) - run.songs.keys())
@@ -491,7 +515,7 @@ class Loader:
                         created += tx.run(q, **part).consume().counters.relationships_created
             rels = len(sessions["id"]) + len(chunk) + len(listened["user"]) + len(transitions["a"])
             seen = ({u: u in fresh_u for u in new_users}, {s: s in fresh_s for s in new_songs})
-            return len(sessions["id"]), len(existing), rels, created, (seen, made)
+            return len(sessions["id"]), len(existing), rels, created, (seen, made), version
 
         # The rows of the next chunk are built in a second thread while the server writes
         # the current one (the driver releases the GIL while it waits for the server).
@@ -505,7 +529,8 @@ class Loader:
             while (prepared := ahead.result()) is not None:
                 ahead = pool.submit(prepare, next(chunks, None))
                 chunk = prepared[0]
-                new, old, rels, created, learned = session.execute_write(work, prepared)
+                new, old, rels, created, learned, version = session.execute_write(work, prepared)
+                run.version = version
                 if learned is not None:  # committed: remember what this chunk established
                     run.learn(*learned)
                 result.sessions_new += new

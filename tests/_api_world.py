@@ -148,8 +148,10 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def run_server(env: dict[str, str], log: Path, *, wait_s: float = 180) -> Iterator[Server]:
-    """``spotify-engine serve`` on a free port; yields once /health answers."""
+def run_server(
+    env: dict[str, str], log: Path, *, wait_s: float = 180, args: tuple[str, ...] = ()
+) -> Iterator[Server]:
+    """``spotify-engine serve [args]`` on a free port; yields once /health answers."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -158,6 +160,7 @@ def run_server(env: dict[str, str], log: Path, *, wait_s: float = 180) -> Iterat
         "serve",
         "--port",
         str(port),
+        *args,
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

@@ -173,7 +173,7 @@ def dump(driver: neo4j.Driver, db: str) -> dict[str, Any]:
     nodes = _rows(
         driver,
         db,
-        "MATCH (n) WHERE NOT n:IngestBatch RETURN labels(n) AS labels, properties(n) AS props",
+        "MATCH (n) WHERE NOT n:IngestBatch AND NOT n:IngestLock RETURN labels(n) AS labels, properties(n) AS props",
     )
     rels = _rows(
         driver,

@@ -91,7 +91,7 @@ def dump(driver: neo4j.Driver, settings: Settings) -> tuple[list[str], list[str]
     nodes = rows(
         driver,
         settings,
-        "MATCH (n) WHERE NOT n:IngestBatch "
+        "MATCH (n) WHERE NOT n:IngestBatch AND NOT n:IngestLock "
         "RETURN labels(n) AS labels, n.id AS id, properties(n) AS props",
     )
     rels = rows(

@@ -37,7 +37,7 @@ def _dump(driver: neo4j.Driver, db: str) -> tuple[list[str], list[str]]:
     nodes = _rows(
         driver,
         db,
-        "MATCH (n) WHERE NOT n:IngestBatch RETURN labels(n) AS l, properties(n) AS p",
+        "MATCH (n) WHERE NOT n:IngestBatch AND NOT n:IngestLock RETURN labels(n) AS l, properties(n) AS p",
     )
     rels = _rows(
         driver,

@@ -1,0 +1,11 @@
+// name: ingest/take_lock
+// Serialise loader transactions (CLI ingests, API workers): each one runs this first.
+// params: $aggregates
+// The SET takes the IngestLock node's write lock, held until the transaction ends, so writes
+// of several loaders to one database never interleave. `aggregates` counts the transactions
+// that wrote plays; a loader that finds it moved since its own last write knows another
+// loader wrote in between, and stops trusting what it remembered about aggregates.
+MERGE (l:IngestLock {id: 'ingest'})
+SET l.writes = coalesce(l.writes, 0) + 1,
+    l.aggregates = coalesce(l.aggregates, 0) + CASE WHEN $aggregates THEN 1 ELSE 0 END
+RETURN l.aggregates AS aggregates
