@@ -157,6 +157,13 @@ def _summary(outcome: IngestOutcome) -> Table:
         table.add_row("rejected", escape(f"{src}: {reason}"), f"[red]{n:,}[/]")
     if not rejected:
         table.add_row("rejected", "-", "0")
+    for src, n in sorted(outcome.report.duplicates.items()):
+        table.add_row("duplicates", escape(f"{src}: dropped, already read"), f"{n:,}")
+    if not outcome.report.duplicates:
+        table.add_row("duplicates", "-", "0")
+    for file, state in sorted(outcome.report.files.items()):
+        colour = "green" if state == "loaded" else "red"
+        table.add_row("file", escape(file), f"[{colour}]{escape(state)}[/]")
     for name, n in sorted(outcome.valid.items()):
         table.add_row("valid", name, f"{n:,}")
     load = outcome.load

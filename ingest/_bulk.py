@@ -70,7 +70,7 @@ from graphdb import (
     stop_and_wait,
 )
 from ingest._loader import LoadResult, batch_id
-from ingest._tables import AUDIO_FEATURES, SCHEMAS
+from ingest._tables import AUDIO_FEATURES, SCHEMAS, with_name_prefix
 from spotify_engine.errors import IngestError
 from spotify_engine.settings import Settings
 
@@ -319,25 +319,25 @@ class _Plan:
         )
         self.rows["users"] = len(users) + len(extra_users)
 
-        genres = t["genres"].drop_duplicates("genre_id")
-        artists = t["artists"].drop_duplicates("artist_id")
+        genres = with_name_prefix(t["genres"].drop_duplicates("genre_id"))
+        artists = with_name_prefix(t["artists"].drop_duplicates("artist_id"))
         albums = t["albums"].drop_duplicates("album_id")
-        songs = t["songs"].drop_duplicates("song_id")
+        songs = with_name_prefix(t["songs"].drop_duplicates("song_id"))
         stub_songs = sorted((play_songs | set(tracks["song_id"].unique())) - set(songs["song_id"]))
         self.add(
             "nodes",
             "Genre",
             "genres",
-            _nodes("Genre", genres, "genre_id", ["name", "popularity"]),
+            _nodes("Genre", genres, "genre_id", ["name", "name_prefix", "popularity"]),
         )
         self.add(
             "nodes",
             "Artist",
             "artists",
-            _nodes("Artist", artists, "artist_id", ["name", "popularity"]),
+            _nodes("Artist", artists, "artist_id", ["name", "name_prefix", "popularity"]),
         )
         self.add("nodes", "Album", "albums", _nodes("Album", albums, "album_id", ["name"]))
-        song_props = ["name", "duration_ms", "popularity", *AUDIO_FEATURES]
+        song_props = ["name", "name_prefix", "duration_ms", "popularity", *AUDIO_FEATURES]
         self.add("nodes", "Song", "songs", _nodes("Song", songs, "song_id", song_props, stub_songs))
         for name, df in (("genres", genres), ("artists", artists), ("albums", albums)):
             self.rows[name] = len(df)

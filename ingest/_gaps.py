@@ -13,6 +13,7 @@ Memory assumption: the plays table (ids, ints) fits in memory while it is sorted
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,16 +46,20 @@ def check_gap(session_gap_minutes: float) -> float:
     return float(session_gap_minutes)
 
 
-def register_sessions(sink: TableSink, session_gap_minutes: float) -> None:
+def register_sessions(sink: TableSink, session_gap_minutes: float, source: str) -> None:
     """Have the sink derive sessions for its session-less plays when it closes.
 
     One gap per sink: the first reader to register sets it (plays of all readers in a sink are
-    grouped alike).
+    grouped alike). Exact duplicate plays dropped on the way are counted as ``source``'s
+    ``duplicates`` in the sink's report.
     """
     gap = check_gap(session_gap_minutes)
 
     def _derive(s: TableSink) -> None:
-        derive_sessions(s.out_dir / "plays.parquet", session_gap_minutes=gap)
+        derived = derive_sessions(s.out_dir / "plays.parquet", session_gap_minutes=gap)
+        if derived.duplicates:
+            s.report.duplicates[source] += derived.duplicates
+            s.report.rows["plays"] -= derived.duplicates
 
     sink.after_close("sessions", _derive)
 
@@ -65,16 +70,13 @@ def assign_sessions(plays: pa.Table, *, session_gap_minutes: float) -> pa.Table:
     A new session starts at a user's first play and whenever the pause since the previous play
     ended (``ts + ms_played``; ``ms_played`` unknown counts as 0) is longer than the gap.
     ``session_id`` is ``"<user_id>@<ts of first play>"``, stable across runs.
+    Rows are kept as given: :func:`drop_duplicate_plays` first if the log may repeat a play.
     """
     gap_ms = check_gap(session_gap_minutes) * 60_000
     n = plays.num_rows
     if n == 0:
         return plays
-    order = pc.sort_indices(
-        plays,
-        sort_keys=[("user_id", "ascending"), ("ts", "ascending"), ("song_id", "ascending")],
-    )
-    plays = plays.take(order)
+    plays = plays.take(_play_order(plays))
     users = pc.dictionary_encode(plays["user_id"].combine_chunks()).indices.to_numpy()
     ts = plays["ts"].to_numpy()
     played = pc.fill_null(plays["ms_played"], 0).to_numpy()
@@ -89,9 +91,46 @@ def assign_sessions(plays: pa.Table, *, session_gap_minutes: float) -> pa.Table:
     return plays.set_column(plays.schema.get_field_index("pos"), "pos", pa.array(pos, pa.int32()))
 
 
-def derive_sessions(plays_path: Path, *, session_gap_minutes: float = DEFAULT_GAP_MINUTES) -> int:
-    """Rewrite ``plays.parquet`` with sessions for the plays that have none; returns how many.
+def _play_order(plays: pa.Table) -> pa.Array:
+    return pc.sort_indices(
+        plays,
+        sort_keys=[("user_id", "ascending"), ("ts", "ascending"), ("song_id", "ascending")],
+    )
 
+
+def drop_duplicate_plays(plays: pa.Table) -> tuple[pa.Table, int]:
+    """The plays without exact repeats of one play (same user, time and song), sorted by user,
+    time, song; and how many were dropped. The first of a repeat is kept as read (its
+    ``ms_played`` and ``skipped``): a log that lists one scrobble twice still heard it once.
+    """
+    if plays.num_rows == 0:
+        return plays, 0
+    plays = plays.take(_play_order(plays))
+    users = pc.dictionary_encode(plays["user_id"].combine_chunks()).indices.to_numpy()
+    songs = pc.dictionary_encode(plays["song_id"].combine_chunks()).indices.to_numpy()
+    ts = plays["ts"].to_numpy()
+    repeat = np.zeros(plays.num_rows, dtype=bool)
+    repeat[1:] = (users[1:] == users[:-1]) & (ts[1:] == ts[:-1]) & (songs[1:] == songs[:-1])
+    dropped = int(repeat.sum())
+    if dropped:
+        plays = plays.filter(pa.array(~repeat))
+    return plays, dropped
+
+
+@dataclass(frozen=True)
+class DerivedSessions:
+    """What :func:`derive_sessions` did: sessions made, exact duplicate plays dropped."""
+
+    sessions: int
+    duplicates: int
+
+
+def derive_sessions(
+    plays_path: Path, *, session_gap_minutes: float = DEFAULT_GAP_MINUTES
+) -> DerivedSessions:
+    """Rewrite ``plays.parquet`` with sessions for the plays that have none.
+
+    Exact duplicates among those plays (:func:`drop_duplicate_plays`) are dropped first.
     Plays that already carry a ``session_id`` (a source with real sessions) are kept as they
     are. The file is replaced atomically, so a crash leaves the old one.
     """
@@ -100,10 +139,11 @@ def derive_sessions(plays_path: Path, *, session_gap_minutes: float = DEFAULT_GA
     missing = pc.is_null(table["session_id"])
     todo = table.filter(missing)
     if todo.num_rows == 0:
-        return 0
+        return DerivedSessions(0, 0)
+    todo, dropped = drop_duplicate_plays(todo)
     done = assign_sessions(todo, session_gap_minutes=session_gap_minutes)
     out = pa.concat_tables([table.filter(pc.invert(missing)), done])
     tmp = plays_path.with_name(plays_path.name + ".tmp")
     pq.write_table(out, tmp, row_group_size=_ROW_GROUP)
     os.replace(tmp, plays_path)
-    return int(pc.count_distinct(done["session_id"]).as_py())
+    return DerivedSessions(int(pc.count_distinct(done["session_id"]).as_py()), dropped)

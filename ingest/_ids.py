@@ -10,7 +10,7 @@ Reason codes (the ``reason`` of a quarantine record):
 - ``encoding``: the row is not valid UTF-8 (or holds a lone surrogate escape).
 - ``column_count``: a delimited row with more or fewer fields than the header / format.
 - ``truncated``: the last line of a file has no line end and fails to parse, or a JSON file
-  stops in the middle of a playlist.
+  stops before its end (an MPD slice is then rejected whole).
 - ``line_too_long``: a physical line over ``MAX_LINE_BYTES`` (a file without line ends).
 - ``unbalanced_quote``: a quoted CSV field that does not close within ``MAX_RECORD_LINES``.
 - ``missing_field``: a required id or field is empty or absent.
@@ -20,8 +20,14 @@ Reason codes (the ``reason`` of a quarantine record):
 - ``bad_id``: an id of the wrong shape (a MusicBrainz id that is not a UUID).
 - ``bad_list``: a list literal (Kaggle features ``artists``) that does not parse.
 - ``bad_type``: a JSON value of the wrong type (a track that is not an object).
-- ``invalid_json``: JSON that does not parse; the damaged span is quarantined whole.
+- ``invalid_json``: JSON that does not parse; an MPD slice is then rejected whole.
 - ``duplicate_id``: a playlist id already loaded (MPD slices overlapping).
+- ``count_mismatch``: an MPD playlist whose ``num_tracks`` is not the length of its ``tracks``.
+- ``id_too_long``: an id over ``MAX_ID_BYTES`` bytes of UTF-8 (ids are codes, and an id is an
+  index key, which Neo4j limits to about 8 kB). Names have no limit.
+
+Exact repeats of a record (the same scrobble twice) are not rejected: they are dropped and
+counted in the report's ``duplicates``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ Progress = Callable[[int], None]
 BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 1 << 20
 MAX_RAW_CHARS = 4096
+#: Longest id (bytes of UTF-8) a reader accepts. Ids key uniqueness constraints, whose index
+#: entries Neo4j limits to about 8 kB; real ids (MBIDs, Spotify URIs, Last.fm user names) are
+#: under 100 bytes, and ids built from them (sessions, recommendations) must fit too.
+MAX_ID_BYTES = 1024
 NAME_KEY_HEX = 16
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -95,17 +105,26 @@ def mbid_key(mbid: str, field: str) -> str:
     return f"mbid:{mbid.lower()}"
 
 
-def require_id(value: str | None, field: str) -> str:
-    """A required id, surrounding whitespace removed (ids are codes, not text)."""
-    value = (value or "").strip()
-    if not value:
-        raise BadField("missing_field", field)
+def _bounded(value: str, field: str) -> str:
+    if len(value) * 4 > MAX_ID_BYTES:  # else it fits whatever its characters
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_ID_BYTES:
+            raise BadField("id_too_long", field, f"{size:,} bytes, at most {MAX_ID_BYTES:,}")
     return value
 
 
-def optional_id(value: str | None) -> str | None:
+def require_id(value: str | None, field: str) -> str:
+    """A required id, surrounding whitespace removed (ids are codes, not text), at most
+    ``MAX_ID_BYTES`` long."""
     value = (value or "").strip()
-    return value or None
+    if not value:
+        raise BadField("missing_field", field)
+    return _bounded(value, field)
+
+
+def optional_id(value: str | None, field: str = "id") -> str | None:
+    value = (value or "").strip()
+    return _bounded(value, field) if value else None
 
 
 def require_name(value: str | None, field: str) -> str:

@@ -45,7 +45,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from graphdb import get_registry, graph_errors
-from ingest._tables import AUDIO_FEATURES, SCHEMAS
+from ingest._tables import AUDIO_FEATURES, SCHEMAS, with_name_prefix
 from spotify_engine.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -269,12 +269,18 @@ class Loader:
             (
                 "ingest/merge_genres",
                 "genres",
-                simple(t["genres"], "genre_id", ["name", "popularity"]),
+                simple(
+                    with_name_prefix(t["genres"]), "genre_id", ["name", "name_prefix", "popularity"]
+                ),
             ),
             (
                 "ingest/merge_artists",
                 "artists",
-                simple(t["artists"], "artist_id", ["name", "popularity"]),
+                simple(
+                    with_name_prefix(t["artists"]),
+                    "artist_id",
+                    ["name", "name_prefix", "popularity"],
+                ),
             ),
         ]
         albums = t["albums"].drop_duplicates("album_id")
@@ -288,8 +294,8 @@ class Loader:
                 ],
             )
         )
-        songs = t["songs"].drop_duplicates("song_id")
-        props = ["name", "duration_ms", "popularity", *AUDIO_FEATURES]
+        songs = with_name_prefix(t["songs"].drop_duplicates("song_id"))
+        props = ["name", "name_prefix", "duration_ms", "popularity", *AUDIO_FEATURES]
         song_rows = [
             {
                 "id": r["song_id"],

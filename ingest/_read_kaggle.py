@@ -4,7 +4,11 @@ Rows are ``user_id, artistname, trackname, playlistname``, every field quoted, a
 each comma; quoted fields may hold commas, doubled quotes and line breaks. Nothing is numbered,
 so ids are name keys: songs ``name_key(artist, track)``, artists ``name_key(artist)``,
 playlists ``name_key(user_id, playlistname)`` (names differing only in case or spacing are one
-playlist). ``pos`` is the order of appearance within the playlist.
+playlist). ``pos`` is the order of appearance within the playlist. Rows carry no position or
+time, so a row identical to an earlier one (all four fields, byte for byte) cannot be told from
+a repeated line: it is dropped and counted as a duplicate (the report's ``duplicates``). A row
+that spells the song differently ("band", "SONG a") is a second entry of the song, as read.
+Memory: one 128-bit digest per row (about 1 GB for the 12.9M rows of the full dump).
 
 A record is assembled from physical lines until its double quotes balance, instead of trusting
 the csv module with the whole stream: one stray quote would otherwise swallow the rest of a
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -140,6 +145,7 @@ def read_kaggle(
     path = Path(path)
     cols: dict[str, int] | None = None
     next_pos: dict[str, int] = {}
+    entries: set[int] = set()
     for rec in iter_records(path, progress):
         try:
             if cols is None:
@@ -149,7 +155,7 @@ def read_kaggle(
             fields = _fields(rec, True)
             if len(fields) != cols[""]:
                 raise BadField("column_count", None, f"{len(fields)} fields, want {cols['']}")
-            _add_row(sink, next_pos, *(fields[cols[c]] for c in COLUMNS))
+            _add_row(sink, next_pos, entries, *(fields[cols[c]] for c in COLUMNS))
         except BadField as exc:
             reject(sink, SOURCE, rec.number, rec.terminated, exc, rec.data)
     if features_path is not None:
@@ -157,7 +163,13 @@ def read_kaggle(
 
 
 def _add_row(
-    sink: TableSink, next_pos: dict[str, int], user: str, artist: str, track: str, playlist: str
+    sink: TableSink,
+    next_pos: dict[str, int],
+    entries: set[int],
+    user: str,
+    artist: str,
+    track: str,
+    playlist: str,
 ) -> None:
     user_id = require_id(user, "user_id")
     artist = require_name(artist, "artistname")
@@ -166,6 +178,12 @@ def _add_row(
     artist_id = name_key(artist)
     song_id = name_key(artist, track)
     playlist_id = name_key(user_id, playlist)
+    raw = "\x1f".join((user, artist, track, playlist)).encode("utf-8", "surrogatepass")
+    entry = int.from_bytes(hashlib.blake2b(raw, digest_size=16).digest())
+    if entry in entries:
+        sink.report.duplicates[SOURCE] += 1
+        return
+    entries.add(entry)
     if not sink.has("users", user_id):
         sink.add("users", {"user_id": user_id})
     if not sink.has("artists", artist_id):

@@ -55,7 +55,7 @@ def read_lastfm(
             _add_row(sink, decode(line.data))
         except BadField as exc:
             reject(sink, SOURCE, line.number, line.terminated, exc, line.data)
-    register_sessions(sink, session_gap_minutes)
+    register_sessions(sink, session_gap_minutes, SOURCE)
 
 
 def _add_row(sink: TableSink, text: str) -> None:

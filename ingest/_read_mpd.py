@@ -5,11 +5,14 @@ streaming JSON parser. Ids come from the data: songs, artists and albums are Spo
 playlists ``mpd:<pid>``; MPD playlists have no owner (``user_id`` null). ``modified_at`` is epoch
 seconds in the source and epoch ms in the tables.
 
-A damaged slice (invalid JSON, cut short) still yields every playlist that parses: the playlists
-array is walked with ``JSONDecoder.raw_decode`` one object at a time, and after a damaged span
-reading resumes at the next object that parses as a playlist. The damaged span is quarantined
-once, located by the pid it mentions (``file#pid``) or by its character offset (``file@123``).
-A playlist missing a required field is rejected whole; a bad track is rejected alone.
+A slice is taken whole or rejected whole: one that is not valid JSON (damaged, cut short) loads
+none of its playlists, and is quarantined once, located by the file and the character offset
+where parsing failed (``file@123``), with the reason ``truncated`` or ``invalid_json``; every
+playlist it mentions counts as read and rejected, and the report's ``files`` says which slices
+were accepted and which rejected. Within a valid slice a playlist missing a required field, or
+whose ``num_tracks`` disagrees with its ``tracks`` (``count_mismatch``: the list was cut or
+edited), is rejected whole; a bad track (a URI that is not ``spotify:track:`` and 22 base-62
+characters, an empty name...) is rejected alone.
 """
 
 from __future__ import annotations
@@ -19,17 +22,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ingest._ids import BOM, BadField, Progress, has_surrogate, raw_text
+from ingest._ids import BOM, MAX_RAW_CHARS, BadField, Progress, has_surrogate, raw_text
 from ingest._sink import TableSink
 
 SOURCE = "mpd"
 PATTERN = "mpd.slice.*.json"
-_PLAYLISTS = re.compile(r'"playlists"\s*:\s*\[')
-_SEP = re.compile(r"[\s,]*")
 _PID = re.compile(r'"pid"\s*:\s*(-?\d+)')
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SLICE_START = re.compile(r"mpd\.slice\.(\d+)-")
-_decoder = json.JSONDecoder()
+_URI = {k: re.compile(rf"spotify:{k}:[0-9A-Za-z]{{22}}") for k in ("track", "artist", "album")}
 
 
 def slice_files(path: Path) -> list[Path]:
@@ -78,8 +79,8 @@ def _read_slice(file: Path, sink: TableSink) -> None:
     check = check or _ESCAPED_SURROGATE.search(text) is not None
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
-        _salvage(text, file.name, sink, check)
+    except json.JSONDecodeError as exc:
+        _reject_file(text, file.name, exc, sink)
         return
     playlists = doc.get("playlists") if isinstance(doc, dict) else None
     if not isinstance(playlists, list):
@@ -90,64 +91,31 @@ def _read_slice(file: Path, sink: TableSink) -> None:
             raw=raw_text(text),
             field_name="playlists",
         )
+        sink.report.files[file.name] = "rejected: missing_field playlists"
         return
     for index, playlist in enumerate(playlists):
         _add_playlist(sink, file.name, index, playlist, check)
+    sink.report.files[file.name] = "accepted"
 
 
-def _salvage(text: str, name: str, sink: TableSink, check: bool) -> None:
-    """Load every playlist that parses from a damaged slice; quarantine each damaged span."""
-    truncated = not text.rstrip().endswith("}")
-    head = _PLAYLISTS.search(text)
-    if head is None:
-        reason = "truncated" if truncated else "invalid_json"
-        sink.reject(source=SOURCE, location=name, reason=reason, raw=raw_text(text))
-        return
-    i, n, index = head.end(), len(text), 0
-    while True:
-        i = _SEP.match(text, i).end()  # type: ignore[union-attr]
-        if i >= n:
-            sink.reject(
-                source=SOURCE, location=f"{name}@{i}", reason="truncated", raw="", field_name=None
-            )
-            return
-        if text[i] == "]":
-            return
-        try:
-            obj, end = _decoder.raw_decode(text, i)
-        except json.JSONDecodeError:
-            resume = _resync(text, i + 1)
-            span = text[i:resume]
-            pid = _PID.search(span)
-            sink.read(SOURCE)
-            sink.reject(
-                source=SOURCE,
-                location=f"{name}#{pid.group(1)}" if pid else f"{name}@{i}",
-                reason="truncated" if resume == n and truncated else "invalid_json",
-                raw=raw_text(span),
-                field_name=None,
-            )
-            if resume == n:
-                return
-            i, index = resume, index + 1
-            continue
-        _add_playlist(sink, name, index, obj, check)
-        i, index = end, index + 1
-
-
-def _resync(text: str, start: int) -> int:
-    """Where the next whole playlist object starts after ``start`` (``len(text)`` if none)."""
-    k = text.find("{", start)
-    while k != -1:
-        try:
-            obj, end = _decoder.raw_decode(text, k)
-        except json.JSONDecodeError:
-            k = text.find("{", k + 1)
-            continue
-        if isinstance(obj, dict) and "pid" in obj and "tracks" in obj:
-            return k
-        k = text.find("{", end)
-    return len(text)
+def _reject_file(text: str, name: str, error: json.JSONDecodeError, sink: TableSink) -> None:
+    """Quarantine a slice that is not valid JSON, whole: none of its playlists loads."""
+    truncated = error.pos >= len(text.rstrip()) or not text.rstrip().endswith("}")
+    reason = "truncated" if truncated else "invalid_json"
+    playlists = max(1, len(_PID.findall(text)))
+    sink.read(SOURCE, playlists)
+    lo = max(0, error.pos - MAX_RAW_CHARS // 2)
+    sink.reject(
+        source=SOURCE,
+        location=f"{name}@{error.pos}",
+        reason=reason,
+        raw=raw_text(text[lo : lo + MAX_RAW_CHARS]),
+        field_name=None,
+        count=playlists,
+    )
+    sink.report.files[name] = (
+        f"rejected: {reason} at character {error.pos:,}, {playlists:,} playlists not loaded"
+    )
 
 
 def _text(obj: dict[str, Any], key: str, check: bool, *, name: bool = False) -> str:
@@ -168,6 +136,13 @@ def _optional_text(obj: dict[str, Any], key: str, check: bool) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return _text(obj, key, check)
+
+
+def _uri(value: str, field: str, kind: str) -> str:
+    """A Spotify URI of ``kind``: ``spotify:<kind>:`` and a 22-character base-62 id."""
+    if not _URI[kind].fullmatch(value):
+        raise BadField("bad_id", field, value[:100])
+    return value
 
 
 def _count(obj: dict[str, Any], key: str, reason: str = "bad_number") -> int | None:
@@ -201,6 +176,9 @@ def _add_playlist(sink: TableSink, name: str, index: int, pl: Any, check: bool) 
             raise BadField("bad_type", "tracks", type(tracks).__name__)
         modified = _count(pl, "modified_at", "bad_timestamp")
         followers = _count(pl, "num_followers")
+        declared = _count(pl, "num_tracks")
+        if declared is not None and declared != len(tracks):
+            raise BadField("count_mismatch", "num_tracks", f"{declared} != {len(tracks)} tracks")
         playlist_id = f"mpd:{pid}"
         if sink.has("playlists", playlist_id):
             raise BadField("duplicate_id", "pid", str(pid))
@@ -235,11 +213,13 @@ def _add_playlist(sink: TableSink, name: str, index: int, pl: Any, check: bool) 
 def _add_track(sink: TableSink, playlist_id: str, k: int, t: Any, check: bool) -> None:
     if not isinstance(t, dict):
         raise BadField("bad_type", None, type(t).__name__)
-    song_id = _text(t, "track_uri", check)
+    song_id = _uri(_text(t, "track_uri", check), "track_uri", "track")
     song_name = _text(t, "track_name", check, name=True)
-    artist_id = _text(t, "artist_uri", check)
+    artist_id = _uri(_text(t, "artist_uri", check), "artist_uri", "artist")
     artist_name = _text(t, "artist_name", check, name=True)
     album_id = _optional_text(t, "album_uri", check)
+    if album_id is not None:
+        album_id = _uri(album_id, "album_uri", "album")
     album_name = _optional_text(t, "album_name", check)
     duration = _count(t, "duration_ms")
     pos = _count(t, "pos")

@@ -140,7 +140,7 @@ def _tag(table: str, key: str, id_column: str) -> Callable[[TableSink, Row], Non
 def _song(sink: TableSink, r: Row) -> None:
     song_id = require_id(r["track_id"], "track_id")
     name = require_name(r["track_name"], "track_name")
-    artist_id = optional_id(r["artist_id"])
+    artist_id = optional_id(r["artist_id"], "artist_id")
     duration = parse_int(r["duration_ms"], "duration_ms", required=False)
     popularity = parse_float(r["popularity"], "popularity")
     if artist_id and not sink.has("artists", artist_id):
@@ -168,7 +168,7 @@ def _user(sink: TableSink, r: Row) -> None:
 def _play(sink: TableSink, r: Row) -> None:
     user_id = require_id(r["user_id"], "user_id")
     song_id = require_id(r["track_id"], "track_id")
-    artist_id = optional_id(r["artist_id"])
+    artist_id = optional_id(r["artist_id"], "artist_id")
     ts = parse_ts_ms(r["timestamp"], "timestamp")
     ms_played = parse_int(r["ms_played"], "ms_played")
     duration = parse_int(r["track_duration_ms"], "track_duration_ms", required=False)
@@ -242,7 +242,7 @@ def read_sessions_folder(
             except BadField as exc:
                 reject(sink, source, number, terminated, exc, text)
         offset += file.stat().st_size
-    register_sessions(sink, session_gap_minutes)
+    register_sessions(sink, session_gap_minutes, "sessions")
     prefs = folder / "synthetic_user_genre_preferences.csv"
     if prefs.is_file():
         _write_truth(prefs, sink, progress, offset)

@@ -36,11 +36,20 @@ _KEYS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class IngestReport:
-    """Counts for the summary table: rows read, loaded and rejected by reason, per source."""
+    """Counts for the summary table: rows read, loaded and rejected by reason, per source.
+
+    ``duplicates`` counts source rows dropped because an identical record was already read
+    (the same scrobble twice: same user, time and track; an identical Kaggle row): valid,
+    but loading them again would count one play or one playlist entry twice. ``files``
+    says, per input file that a reader takes whole or not at all (MPD slices), ``"loaded"``
+    or ``"rejected: <reason>"``.
+    """
 
     read: Counter[str] = field(default_factory=Counter)
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
     rows: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def total_read(self) -> int:
@@ -58,6 +67,8 @@ class IngestReport:
                 for (s, r), c in sorted(self.rejected.items())
             ],
             "rows": dict(self.rows),
+            "duplicates": dict(self.duplicates),
+            "files": dict(self.files),
         }
 
 
@@ -124,17 +135,22 @@ class TableSink:
         reason: str,
         raw: str | None,
         field_name: str | None = None,
+        count: int = 1,
     ) -> None:
-        """Quarantine one bad source row with where it was, which field and why."""
+        """Quarantine one bad source row with where it was, which field and why.
+
+        ``count`` is how many source rows the record stands for (a damaged MPD slice is one
+        record for all of its playlists)."""
         record = {
             "source": source,
             "location": location,
             "field": field_name,
             "reason": reason,
             "raw": raw,
+            "rows": count,
         }
         self._quarantine.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.report.rejected[(source, reason)] += 1
+        self.report.rejected[(source, reason)] += count
 
     def _flush(self, table: str) -> None:
         buf = self._buffers[table]

@@ -12,7 +12,13 @@ Only ``plays`` or ``playlist_tracks`` must be non-empty; every other table enric
 
 from __future__ import annotations
 
+import pandas as pd
 import pyarrow as pa
+
+#: Characters of a name kept in ``name_prefix``, the indexed form of Song, Artist and Genre
+#: names: at most 1 kB of UTF-8, far under Neo4j's index key limit (about 8 kB), while names
+#: themselves are stored whole, whatever their length.
+NAME_PREFIX_CHARS = 256
 
 AUDIO_FEATURES: tuple[str, ...] = (
     "danceability",
@@ -92,3 +98,14 @@ TABLES: tuple[str, ...] = tuple(SCHEMAS)
 def empty_table(name: str) -> pa.Table:
     """An empty table with the schema of ``name``."""
     return SCHEMAS[name].empty_table()
+
+
+def with_name_prefix(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``name_prefix``: the first :data:`NAME_PREFIX_CHARS` characters (code
+    points, as Cypher's ``left()`` counts) of ``name``, null where the name is."""
+    prefix = (
+        df["name"]
+        .astype(object)
+        .map(lambda v: v[:NAME_PREFIX_CHARS] if isinstance(v, str) else None)
+    )
+    return df.assign(name_prefix=pd.Series(prefix, index=df.index, dtype=object))

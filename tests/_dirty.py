@@ -7,6 +7,7 @@ the exact numbers, so a change here must change the expected counts in ``test_re
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -281,14 +282,19 @@ def write_features(path: Path) -> Path:
 # -- MPD --------------------------------------------------------------------------------------
 
 
+def uri(kind: str, key: object) -> str:
+    """A well-formed Spotify URI: ``spotify:<kind>:`` and 22 base-62 characters."""
+    return f"spotify:{kind}:{key!s:0>22}"
+
+
 def mpd_track(pos: int, n: int, name: str | None = None, artist: str | None = None) -> dict:
     return {
         "pos": pos,
         "artist_name": artist or f"Artist {n % 3}",
-        "track_uri": f"spotify:track:{n}",
-        "artist_uri": f"spotify:artist:{n % 3}" if artist is None else f"spotify:artist:odd{n}",
+        "track_uri": uri("track", n),
+        "artist_uri": uri("artist", n % 3) if artist is None else uri("artist", f"odd{n}"),
         "track_name": name or f"Track {n}",
-        "album_uri": f"spotify:album:{n % 2}",
+        "album_uri": uri("album", n % 2),
         "duration_ms": 200000 + n,
         "album_name": f"Album {n % 2}",
     }
@@ -341,7 +347,8 @@ def write_mpd_clean(folder: Path) -> Path:
 
 
 def write_mpd_dirty(folder: Path) -> Path:
-    """A valid slice with bad playlists and tracks, one with invalid JSON, one cut short."""
+    """A valid slice with bad playlists and tracks, one with invalid JSON, one cut short (both
+    rejected whole)."""
     folder.mkdir(parents=True, exist_ok=True)
     odd_tracks = [
         mpd_track(i, 100 + i, name=name, artist=name)
@@ -355,6 +362,8 @@ def write_mpd_dirty(folder: Path) -> Path:
         "not a track",
         mpd_track(5, 5, name="bad @@BAD@@ byte"),
         mpd_track(6, 6, name="lone @@SURROGATE@@"),
+        {**mpd_track(7, 7), "track_uri": "spotify:track:123"},
+        {**mpd_track(8, 8), "album_uri": "spotify:playlist:0000000000000000000008"},
     ]
     playlists = [
         mpd_playlist(0, odd_tracks, name=ODD_NAMES[0]),
@@ -363,6 +372,7 @@ def write_mpd_dirty(folder: Path) -> Path:
         mpd_playlist(3, bad_tracks),
         mpd_playlist(0, [mpd_track(0, 9)], name="duplicate pid"),
         mpd_playlist(4, [mpd_track(0, 1)], modified_at="yesterday"),
+        mpd_playlist(5, [mpd_track(0, 1), mpd_track(1, 2)], num_tracks=3),
     ]
     doc = {"info": _info(0, 999), "playlists": playlists}
     text = json.dumps(doc, indent=2, ensure_ascii=False).replace("\n", "\r\n")
@@ -392,9 +402,130 @@ def write_lastfm_big(path: Path, lines: int, users: int = 50, songs: int = 1000)
     with path.open("wb") as f:
         for i in range(lines):
             user = f"user_{i % users:06d}"
-            sec = 1_000_000_000 - i * 60
-            minute, s = divmod(sec % 3600, 60)
-            ts = f"2009-05-04T{(sec // 3600) % 24:02d}:{minute:02d}:{s:02d}Z"
+            # one play a minute back from 2001-09-09: no two lines repeat a scrobble
+            ts = datetime.fromtimestamp(1_000_000_000 - i * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             n = (i * 7919) % songs
             f.write(lastfm_line(user, ts, f"Artist {n % 97}", f"Track {n}") + b"\n")
+    return path
+
+
+# -- long values (issue 16: one 10,000-character name stopped a whole load) ------------------
+
+
+def long_name(kind: str, length: int) -> str:
+    """A valid name of exactly ``length`` characters, mixing scripts and 4-byte emoji (so its
+    UTF-8 is longer still), distinct per ``kind``."""
+    unit = f"{kind} Ünïcødé مشروع 🎸👩🏽‍🎤 "
+    return (unit * (length // len(unit) + 1))[:length]
+
+
+LONG_LENGTHS = (10_000, 100_000)
+
+
+def long_names() -> dict[str, str]:
+    """``{"<kind>_<length>": name}`` for artist, track, playlist and genre names."""
+    return {
+        f"{kind}_{n}": long_name(kind, n)
+        for kind in ("artist", "track", "playlist", "genre")
+        for n in LONG_LENGTHS
+    }
+
+
+def write_long_names(source: str, tmp: Path) -> Path:
+    """A small valid input of ``source`` whose artist, track (and playlist or genre, where the
+    format has them) names are 10,000 and 100,000 characters long; returns its path."""
+    names = long_names()
+    a, b = LONG_LENGTHS
+    if source == "lastfm":
+        rows = [
+            lastfm_line("user_000001", "2009-05-04T23:08:57Z", names[f"artist_{a}"],
+                        names[f"track_{a}"]),
+            lastfm_line("user_000001", "2009-05-04T23:04:00Z", names[f"artist_{b}"],
+                        names[f"track_{b}"]),
+            lastfm_line("user_000002", "2009-05-03T10:00:00Z", "Air", "La femme"),
+        ]  # fmt: skip
+        return _write(tmp / "plays.tsv", rows)
+    if source == "kaggle":
+        rows = [
+            KAGGLE_HEADER,
+            kaggle_line("u1", names[f"artist_{a}"], names[f"track_{a}"], names[f"playlist_{a}"]),
+            kaggle_line("u1", names[f"artist_{b}"], names[f"track_{b}"], names[f"playlist_{a}"]),
+            kaggle_line("u2", "Band", "Song A", names[f"playlist_{b}"]),
+        ]
+        return _write(tmp / "spotify_dataset.csv", rows)
+    if source == "mpd":
+        folder = tmp / "mpd"
+        folder.mkdir(parents=True, exist_ok=True)
+        tracks = [
+            mpd_track(0, 1, name=names[f"track_{a}"], artist=names[f"artist_{a}"]),
+            mpd_track(1, 2, name=names[f"track_{b}"], artist=names[f"artist_{b}"]),
+        ]
+        tracks[0]["album_name"] = names[f"playlist_{b}"]
+        doc = {
+            "info": _info(0, 1),
+            "playlists": [
+                mpd_playlist(0, tracks, name=names[f"playlist_{a}"]),
+                mpd_playlist(1, [mpd_track(0, 3)], name=names[f"playlist_{b}"]),
+            ],
+        }
+        (folder / _slice(0, 1)).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        return folder
+    if source == "sessions":
+        folder = tmp / "sessions"
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {
+            "synthetic_sessions.csv": [
+                "user_id,track_id,artist_id,timestamp,ms_played,track_duration_ms",
+                "U1,T1,A1,2024-01-01T00:00:00,200000,240000",
+                "U1,T2,A2,2024-01-01T00:04:00,10000,240000",
+                "U2,T1,A1,2024-01-02T08:00:00,180000,240000",
+            ],
+            "synthetic_songs.csv": [
+                "track_id,track_name,artist_id,artist_name,duration_ms,popularity",
+                f"T1,{_csv_field(names[f'track_{a}'])},A1,x,240000,0.5",
+                f"T2,{_csv_field(names[f'track_{b}'])},A2,x,240000,0.5",
+            ],
+            "synthetic_artists.csv": [
+                "artist_id,artist_name,popularity",
+                f"A1,{_csv_field(names[f'artist_{a}'])},0.3",
+                f"A2,{_csv_field(names[f'artist_{b}'])},0.7",
+            ],
+            "synthetic_genres.csv": [
+                "genre_id,genre_name,popularity",
+                f"G1,{_csv_field(names[f'genre_{a}'])},0.9",
+                f"G2,{_csv_field(names[f'genre_{b}'])},0.5",
+            ],
+            "synthetic_song_genres.csv": [
+                "track_id,genre_id,genre_name",
+                "T1,G1,x",
+                "T2,G2,x",
+            ],
+        }
+        for name, lines in files.items():
+            _write(folder / name, [x.encode() for x in lines])
+        return folder
+    raise ValueError(f"no long-name writer for {source}")
+
+
+def write_lastfm_every_defect(path: Path) -> Path:
+    """A Last.fm-1K file with every defect the issue names: 12 lines read (one of them cut
+    short), 2 repeated scrobbles, a 10,000-character artist and track name, a user id of
+    2,000 bytes, a bad MBID, a bad timestamp, a wrong column count. Counts in the test."""
+    long_artist, long_track = long_name("artist", 10_000), long_name("track", 10_000)
+    rows = [
+        lastfm_line("user_000001", "2009-05-04T23:08:57Z", "Deep Dish", "Famous", MBID_ARTIST),
+        lastfm_line("user_000001", "2009-05-04T23:08:57Z", "Deep Dish", "Famous", MBID_ARTIST),
+        lastfm_line("user_000001", "2009-05-04T23:04:00Z", long_artist, long_track),
+        lastfm_line("user_000001", "2009-05-04T23:04:00Z", long_artist, long_track),
+        lastfm_line("user_000001", "2009-05-04T22:58:00Z", "Air", "La femme", tmb=MBID_TRACK),
+        lastfm_line("user_000002", "2009-05-03T10:00:00Z", "Air", "La femme", tmb=MBID_TRACK),
+        lastfm_line("user_000002", "2009-05-03T09:55:00Z", "Björk", "Jóga"),
+        lastfm_line("u" * 2_000, "2009-05-03T09:50:00Z", "Björk", "Jóga"),
+        lastfm_line("user_000002", "2009-05-03T09:45:00Z", "Björk", "Jóga", amb="not-an-mbid"),
+        lastfm_line("user_000002", "yesterday", "Björk", "Jóga"),
+        b"user_000002\t2009-05-03T09:40:00Z\tonly four fields",
+    ]
+    _write(path, rows)
+    with path.open("ab") as f:
+        f.write(b"user_000003\t2009-05-01T00:0")  # cut short: no line end
     return path

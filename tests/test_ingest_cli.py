@@ -93,7 +93,7 @@ def test_dry_run_needs_no_driver(tmp_path: Path) -> None:
         progress=lambda *e: events.append(e),
     )
     assert outcome.load is None and outcome.loaded == {}
-    assert outcome.valid["playlist_tracks"] == 20
+    assert outcome.valid["playlist_tracks"] == 14
     assert outcome.folder.parent == tmp_path / "home" / "ingest"
     report = json.loads((outcome.folder / "report.json").read_text())
     assert report["dry_run"] is True and report["load"] is None

@@ -38,7 +38,7 @@ except ImportError:  # tests/ is not a package: pytest put it on sys.path
     import _dirty  # type: ignore[no-redef]
 
 REFERENCE = Path("/work/shared/data/reference-synthetic")
-QUARANTINE_KEYS = {"source", "location", "field", "reason", "raw"}
+QUARANTINE_KEYS = {"source", "location", "field", "reason", "raw", "rows"}
 
 
 @dataclass
@@ -232,6 +232,7 @@ def test_sessions_dirty(tmp_path: Path) -> None:
         "field": "timestamp",
         "reason": "bad_timestamp",
         "raw": "U1,T1,A1,yesterday,1000,2000",
+        "rows": 1,
     }
     assert r.record("truncated", 16)["raw"] == "U3,T1,A1,2024-01-0"
     assert r.record("bad_number", 12)["field"] == "ms_played"
@@ -501,10 +502,10 @@ def test_mpd_clean(tmp_path: Path) -> None:
         "modified_at": 1493424000 * 1000,
         "num_followers": 1,
     }
-    song = r.by("songs", "song_id")["spotify:track:4"]
+    song = r.by("songs", "song_id")[_dirty.uri("track", 4)]
     assert (song["artist_id"], song["album_id"], song["duration_ms"]) == (
-        "spotify:artist:1",
-        "spotify:album:0",
+        _dirty.uri("artist", 1),
+        _dirty.uri("album", 0),
         200004,
     )
     one = run(read_mpd, folder / "mpd.slice.2-3.json", tmp_path / "one")
@@ -522,31 +523,38 @@ def test_mpd_dirty(tmp_path: Path) -> None:
         "bad_number": 1,
         "bad_type": 1,
         "encoding": 2,
-        "invalid_json": 1,
-        "truncated": 1,
+        "bad_id": 2,
+        "count_mismatch": 1,
+        "invalid_json": 3,  # the slice with a damaged playlist: its 3 playlists, whole
+        "truncated": 2,  # the slice cut short: its 2 playlists, whole
     }
-    assert r.report.read == {"mpd": 11}
-    assert r.report.rows["playlists"] == 5
-    assert r.report.rows["playlist_tracks"] == 20
-    assert r.report.rows["songs"] == 20
-    assert sorted(r.by("playlists", "playlist_id")) == [
-        "mpd:0",
-        "mpd:1000",
-        "mpd:1002",
-        "mpd:2000",
-        "mpd:3",
-    ]
+    assert r.report.read == {"mpd": 12}
+    assert r.report.rows["playlists"] == 2
+    assert r.report.rows["playlist_tracks"] == 14
+    assert r.report.rows["songs"] == 14
+    assert sorted(r.by("playlists", "playlist_id")) == ["mpd:0", "mpd:3"]
+    assert r.report.files == {
+        "mpd.slice.0-999.json": "accepted",
+        "mpd.slice.1000-1999.json": "rejected: invalid_json at character 971, "
+        "3 playlists not loaded",
+        "mpd.slice.2000-2999.json": "rejected: truncated at character 1,095, "
+        "2 playlists not loaded",
+    }
 
     songs = r.by("songs", "song_id")
     artists = r.by("artists", "artist_id")
     for i, name in enumerate((*_dirty.ODD_NAMES, _dirty.NEWLINE_NAME)):
-        assert songs[f"spotify:track:{100 + i}"]["name"].encode() == name.encode()
-        assert artists[f"spotify:artist:odd{100 + i}"]["name"].encode() == name.encode()
+        assert songs[_dirty.uri("track", 100 + i)]["name"].encode() == name.encode()
+        assert artists[_dirty.uri("artist", f"odd{100 + i}")]["name"].encode() == name.encode()
     assert r.by("playlists", "playlist_id")["mpd:0"]["name"] == _dirty.ODD_NAMES[0]
 
     first = "mpd.slice.0-999.json"
-    assert r.record("invalid_json", "mpd.slice.1000-1999.json#1001")["raw"].lstrip().startswith("{")
-    assert '"pid": 2001' in r.record("truncated", "mpd.slice.2000-2999.json#2001")["raw"]
+    damaged = r.record("invalid_json", "mpd.slice.1000-1999.json@971")
+    assert '"name" "Playlist 1001"' in damaged["raw"] and damaged["rows"] == 3
+    assert '"pid": 2001' in r.record("truncated", "mpd.slice.2000-2999.json@1095")["raw"]
+    assert r.record("bad_id", f"{first}#3/7")["raw"].count("spotify:track:123") == 1
+    assert r.record("bad_id", f"{first}#3/8")["field"] == "album_uri"
+    assert r.record("count_mismatch", f"{first}#5")["field"] == "num_tracks"
     assert r.record("missing_field", f"{first}#1")["field"] == "name"
     assert r.record("missing_field", f"{first}#3/1")["field"] == "track_uri"
     assert r.record("empty_name", f"{first}#2")["field"] == "name"
@@ -620,3 +628,110 @@ def test_reference_synthetic_folder(tmp_path: Path) -> None:
     truth = json.loads((r.out / "truth.json").read_text())
     assert len(truth["users"]) == 1_000
     assert sum(len(u["genre_prefs"]) for u in truth["users"].values()) == 2_984
+
+
+# -- duplicates, long values (issue 16) ------------------------------------------------------
+
+
+def test_lastfm_with_every_defect_counts_each_row_once(tmp_path: Path) -> None:
+    path = _dirty.write_lastfm_every_defect(tmp_path / "plays.tsv")
+    r = run(read_lastfm, path, tmp_path / "out")
+    assert r.report.read == {"lastfm": 12}
+    assert r.rejected("lastfm") == {
+        "id_too_long": 1,
+        "bad_id": 1,
+        "bad_timestamp": 1,
+        "column_count": 1,
+        "truncated": 1,
+    }
+    assert r.report.duplicates == {"lastfm": 2}
+    assert r.report.rows["plays"] == 5 == len(r.rows("plays"))
+    # read = valid + rejected + duplicates, row for row
+    assert 5 + r.report.total_rejected + sum(r.report.duplicates.values()) == 12
+    assert r.record("id_too_long", 8)["field"] == "userid"
+    songs = {s["name"] for s in r.rows("songs")}
+    assert _dirty.long_name("track", 10_000) in songs
+
+
+def test_duplicate_plays_of_a_sessions_csv(tmp_path: Path) -> None:
+    folder = tmp_path / "src"
+    folder.mkdir()
+    rows = [
+        "user_id,track_id,artist_id,timestamp,ms_played,track_duration_ms",
+        "U1,T1,A1,2024-01-01T00:00:00,200000,240000",
+        "U1,T1,A1,2024-01-01T00:00:00,200000,240000",  # the same play again
+        "U1,T1,A1,2024-01-01T00:00:00.000+00:00,100,240000",  # same user, time, track
+        "U1,T1,A1,2024-01-01T00:04:00,200000,240000",  # a later play of the same song
+        "U2,T1,A1,2024-01-01T00:00:00,200000,240000",  # another user at the same time
+    ]
+    (folder / "synthetic_sessions.csv").write_text("\n".join(rows) + "\n")
+    r = run(read_sessions_folder, folder, tmp_path / "out")
+    assert r.report.duplicates == {"sessions": 2}
+    plays = r.rows("plays")
+    assert len(plays) == r.report.rows["plays"] == 3
+    first = next(p for p in plays if p["user_id"] == "U1" and p["pos"] == 0)
+    assert first["ms_played"] == 200000  # the first of the repeats is kept as read
+
+
+def test_identical_kaggle_rows_are_one_entry(tmp_path: Path) -> None:
+    path = _dirty._write(
+        tmp_path / "spotify_dataset.csv",
+        [
+            _dirty.KAGGLE_HEADER,
+            _dirty.kaggle_line("u1", "Band", "Song A", "Mix"),
+            _dirty.kaggle_line("u1", "Band", "Song B", "Mix"),
+            _dirty.kaggle_line("u1", "Band", "Song A", "Mix"),  # identical: dropped
+            _dirty.kaggle_line("u1", "band", "Song A", "Mix"),  # another spelling: kept
+            _dirty.kaggle_line("u2", "Band", "Song A", "Mix"),  # another user's playlist
+        ],
+    )
+    r = run(read_kaggle, path, tmp_path / "out")
+    assert r.report.read == {"kaggle": 5} and r.report.duplicates == {"kaggle": 1}
+    mix = name_key("u1", "Mix")
+    song_a, song_b = name_key("Band", "Song A"), name_key("Band", "Song B")
+    u1 = [t for t in r.rows("playlist_tracks") if t["playlist_id"] == mix]
+    assert [t["song_id"] for t in sorted(u1, key=lambda t: t["pos"])] == [song_a, song_b, song_a]
+    assert [t["pos"] for t in sorted(u1, key=lambda t: t["pos"])] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("source", ["lastfm", "kaggle", "mpd", "sessions"])
+def test_long_names_reach_the_tables_whole(tmp_path: Path, source: str) -> None:
+    reader = {"lastfm": read_lastfm, "kaggle": read_kaggle, "mpd": read_mpd}.get(
+        source, read_sessions_folder
+    )
+    r = run(reader, _dirty.write_long_names(source, tmp_path), tmp_path / "out")
+    assert r.report.total_rejected == 0, r.quarantine
+    names = _dirty.long_names()
+    found = {n["name"] for t in ("songs", "artists", "playlists", "genres") for n in r.rows(t)}
+    kinds = {"artist", "track"} | {
+        "sessions": {"genre"},
+        "kaggle": {"playlist"},
+        "mpd": {"playlist"},
+    }.get(source, set())
+    want = {k for k in names if k.split("_")[0] in kinds}
+    for key in want:
+        assert names[key] in found, key
+
+
+def test_ids_over_the_limit_are_rejected_with_their_field(tmp_path: Path) -> None:
+    from ingest._ids import MAX_ID_BYTES
+
+    folder = tmp_path / "src"
+    folder.mkdir()
+    fits = "é" * (MAX_ID_BYTES // 2)  # exactly MAX_ID_BYTES bytes
+    rows = [
+        "user_id,track_id,artist_id,timestamp,ms_played,track_duration_ms",
+        f"{fits},T1,A1,2024-01-01T00:00:00,200000,240000",
+        f"{fits}x,T1,A1,2024-01-01T00:00:00,200000,240000",
+        f"U1,{'T' * 5000},A1,2024-01-01T00:00:00,200000,240000",
+        f"U1,T1,{'A' * 100_000},2024-01-01T00:00:00,200000,240000",
+    ]
+    (folder / "synthetic_sessions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    r = run(read_sessions_folder, folder, tmp_path / "out")
+    assert r.rejected("sessions") == {"id_too_long": 3}
+    assert [r.record("id_too_long", n)["field"] for n in (3, 4, 5)] == [
+        "user_id",
+        "track_id",
+        "artist_id",
+    ]
+    assert [p["user_id"] for p in r.rows("plays")] == [fits]
