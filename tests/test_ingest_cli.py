@@ -222,3 +222,37 @@ def test_cli_validate_exit_codes(
     assert bad.returncode == 1
     assert "FAIL" in bad.stdout and "1 of 7 checks failed" in bad.stdout
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+@pytest.mark.neo4j
+def test_cli_summary_of_a_file_with_every_defect(
+    graph: neo4j.Driver, neo4j_settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 16's closing counts: read, loaded, rejected, duplicate, as the summary shows them
+    and as the graph holds them."""
+    path = _dirty.write_lastfm_every_defect(tmp_path / "plays.tsv")
+    env = server_env(neo4j_settings, tmp_path)
+    run = cli("ingest", "lastfm", str(path), "--out", str(tmp_path / "work"), cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [" ".join(line.replace("│", " ").split()) for line in run.stdout.splitlines()]
+    for want in (
+        "read lastfm 12",
+        "rejected lastfm: id_too_long 1",
+        "rejected lastfm: bad_id 1",
+        "rejected lastfm: bad_timestamp 1",
+        "rejected lastfm: column_count 1",
+        "rejected lastfm: truncated 1",
+        "duplicates lastfm: dropped, already read 2",
+        "valid plays 5",
+        "loaded plays 5",
+    ):
+        assert want in rows, (want, run.stdout)
+    db = neo4j_settings.neo4j_database
+    records, _, _ = graph.execute_query(
+        "MATCH (:User)-[l:LISTENED]->(s:Song) RETURN sum(l.plays) AS plays, "
+        "count(l) AS pairs, max(size(s.name)) AS longest",
+        database_=db,
+    )
+    assert records[0].data() == {"plays": 5, "pairs": 5, "longest": 10_000}
+    report = json.loads((tmp_path / "work" / "report.json").read_text())
+    assert report["duplicates"] == {"lastfm": 2} and report["read"] == {"lastfm": 12}
