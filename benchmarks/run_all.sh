@@ -13,3 +13,4 @@ PY="${PYTHON:-$HOME/.cache/spotify-engine/venv/bin/python}"
 "$PY" benchmarks/writeback.py
 "$PY" benchmarks/quality.py
 "$PY" benchmarks/train_budget.py
+"$PY" benchmarks/explanations.py

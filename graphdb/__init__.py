@@ -24,7 +24,14 @@ from graphdb._guide import serve_guide
 from graphdb._registry import CYPHER_DIR, QueryRegistry, Statement, get_registry
 from graphdb._schema import GraphStats, apply_schema, graph_stats, schema_objects, wipe_graph
 from graphdb._server import LocalServer, ServerStatus, java_executable, port_in_use
-from graphdb._writeback import Evidence, RecommendationRow, Writeback, WritebackResult
+from graphdb._writeback import (
+    Evidence,
+    ExplanationAudit,
+    RecommendationRow,
+    Writeback,
+    WritebackResult,
+    audit_explanations,
+)
 
 __all__ = [
     "CYPHER_DIR",
@@ -32,6 +39,7 @@ __all__ = [
     "FAIL_FAST",
     "ComposeNeo4j",
     "Evidence",
+    "ExplanationAudit",
     "GraphStats",
     "LocalServer",
     "QueryRegistry",
@@ -42,6 +50,7 @@ __all__ = [
     "WritebackResult",
     "admin_tool_output",
     "apply_schema",
+    "audit_explanations",
     "connect",
     "connect_async",
     "docker_available",

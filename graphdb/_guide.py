@@ -91,8 +91,22 @@ _SLIDES: tuple[tuple[str, str, str, str], ...] = (
         "Why this song?",
         "The evidence, strongest first",
         "explain/why_recommended",
-        "Each reason has a <code>kind</code> (played, artist, genre, similar_user, playlist, "
-        "genre_affinity) and a <code>weight</code>; weights sum to 1 per recommendation.",
+        "Each piece has a <code>kind</code> and a <code>weight</code> (its share of the "
+        "recommendation's evidence; weights sum to 1). <code>played</code>: a song the user "
+        "listened to; <code>similar_user</code>: a listener of this song who shares "
+        "<code>songs_in_common</code> songs with the user; <code>artist</code> / "
+        "<code>genre</code>: the song's own artist or genre; <code>genre_affinity</code>: a "
+        "genre holding <code>share_of_plays</code> of the user's plays (top 3, or at least "
+        "10%). <code>named</code> marks the (at most three) pieces the sentence names.",
+    ),
+    (
+        "Check the evidence",
+        "Every claim next to the fact in the graph",
+        "explain/check_recommendations",
+        "<code>fact</code> is what the graph holds (the user's plays of a played song, songs in "
+        "common with a listener, the share of plays in a genre, whether the song is BY the "
+        "artist or IN_GENRE the genre); <code>holds</code> must be true for every piece, and "
+        "<code>stated</code> (the number in the sentence) must equal the fact.",
     ),
     (
         "The explanation as a graph",
@@ -102,11 +116,20 @@ _SLIDES: tuple[tuple[str, str, str, str], ...] = (
         "style applied). Double-click a node to expand it.",
     ),
     (
+        "The user's genres",
+        "Plays per genre, and the AFFINITY written back",
+        "explain/genre_listening",
+        "A play counts for every genre its song is <code>IN_GENRE</code>, so shares can add up "
+        "to more than 1. <code>AFFINITY.weight</code> is exactly <code>share_of_plays</code> "
+        "for the user's most played genres (up to five): listening, not a model quantity.",
+    ),
+    (
         "Genres driving the user",
-        "Evidence weight through genres, and learned affinity",
+        "Evidence weight through genres, next to the user's AFFINITY",
         "explain/genres_driving_user",
-        "<code>evidence_weight</code> sums the BECAUSE weights that reach a genre; "
-        "<code>affinity</code> is the model's learned <code>AFFINITY</code>.",
+        "<code>evidence_weight</code> sums the BECAUSE weights that reach a genre (directly or "
+        "through a song or artist in it): the model's use of the genre. <code>affinity</code> "
+        "is the user's share of plays in it.",
     ),
     (
         "Who else got this song",
@@ -116,7 +139,7 @@ _SLIDES: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "Similar songs",
-        "Nearest neighbours by the learned song embeddings",
+        "Nearest neighbours by the model",
         "explain/similar_songs",
         "<code>SIMILAR_TO</code> is written per model run, with <code>score</code> and "
         "<code>rank</code>.",

@@ -4,19 +4,25 @@ The graph model (see docs/graph-model.md)::
 
     (User)-[:RECEIVED]->(r:Recommendation {id, rank, score, run_id, model, created_at, reason})
     (r)-[:OF]->(Song)
-    (r)-[:BECAUSE {weight, kind, rank}]->(Song | User | Artist | Genre | Playlist)
+    (r)-[:BECAUSE {weight, kind, rank, named, share_of_plays?, songs_in_common?}]
+        ->(Song | User | Artist | Genre | Playlist)
     (User)-[:RECOMMENDED {score, rank, run_id, model, created_at}]->(Song)
     (Song)-[:SIMILAR_TO {score, rank, run_id}]->(Song)
-    (User)-[:AFFINITY {weight, run_id}]->(Genre)
+    (User)-[:AFFINITY {weight (= share of plays), plays, rank, run_id}]->(Genre)
     (:ModelRun {id, model, active, ...metrics})
 
 A user's previous recommendations are deleted and the new ones written in the same
 transaction, batch by batch of users, so a reader never sees a user with half a run.
 This module takes plain rows; computing them is the model's business (``gnn``).
+
+:func:`audit_explanations` reads back what was written and checks every claim against the
+graph (issue 13) with the same named statements a reader runs in Browser
+(``explain/check_recommendations``, ``explain/genre_listening``).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,12 +44,19 @@ EVIDENCE_LABELS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Evidence:
-    """One reason: a node of ``label`` with ``id``, its ``kind`` and signed ``weight``."""
+    """One reason: a node of ``label`` with ``id``, its ``kind`` and ``weight``.
+
+    ``named``: the recommendation's sentence names it. ``share_of_plays`` (``genre_affinity``)
+    and ``songs_in_common`` (``similar_user``) are the facts the sentence states about it.
+    """
 
     label: str
     id: str
     kind: str
     weight: float
+    named: bool = False
+    share_of_plays: float | None = None
+    songs_in_common: int | None = None
 
     def __post_init__(self) -> None:
         if self.label not in EVIDENCE_LABELS:
@@ -144,6 +157,13 @@ class Writeback:
                                 "kind": ev.kind,
                                 "weight": float(ev.weight),
                                 "rank": i + 1,
+                                "named": bool(ev.named),
+                                "share_of_plays": None
+                                if ev.share_of_plays is None
+                                else float(ev.share_of_plays),
+                                "songs_in_common": None
+                                if ev.songs_in_common is None
+                                else int(ev.songs_in_common),
                             }
                         )
             tx.run(q_del, user_ids=batch).consume()
@@ -221,10 +241,22 @@ class Writeback:
             "similar",
         )
 
-    def affinities(self, rows: Sequence[tuple[str, str, float]]) -> int:
-        """``(user_id, genre_id, weight)`` rows."""
-        users = sorted({u for u, _, _ in rows})
-        out = [{"user_id": u, "genre_id": g, "weight": float(w)} for u, g, w in rows]
+    def affinities(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """``(user_id, genre_id, share_of_plays[, plays])`` rows: each user's listening per
+        genre, replacing the user's earlier ``AFFINITY`` edges; ``rank`` 1 = highest share."""
+        per: dict[str, list[tuple[str, float, int | None]]] = {}
+        for row in rows:
+            u, g, w = row[0], row[1], float(row[2])
+            plays = int(row[3]) if len(row) > 3 and row[3] is not None else None
+            per.setdefault(u, []).append((g, w, plays))
+        out = []
+        for u, lst in per.items():
+            lst.sort(key=lambda t: -t[1])
+            out += [
+                {"user_id": u, "genre_id": g, "weight": w, "plays": n, "rank": i + 1}
+                for i, (g, w, n) in enumerate(lst)
+            ]
+        users = sorted(per)
         return self._replace(
             "writeback/delete_affinity",
             "writeback/create_affinity",
@@ -246,3 +278,204 @@ class Writeback:
                 props=clean,
                 database_=self.database,
             )
+
+
+# -- the truth audit --------------------------------------------------------------------------
+
+#: How sentences state numbers (``gnn.explain._reasons`` writes them): "38% of your plays are X",
+#: "... and 12% are Y"; "U00042 (12 songs in common with you)".
+_SHARE = re.compile(r"(\d+)% (?:of your plays )?are (.+?)(?=, | and \d+% |\.$)")
+_QUOTED = re.compile(r"“([^”]*)”")
+#: The most pieces of evidence one sentence may name.
+MAX_NAMED = 3
+
+
+@dataclass
+class ExplanationAudit:
+    """What :func:`audit_explanations` found.
+
+    ``violations`` maps each failed check to examples (``"user song: detail"``, at most
+    ``examples`` each) and ``counts`` to how many times it failed. A recommendation passes
+    when none of its checks fails; a user's ``AFFINITY`` passes when every edge is the user's
+    share of plays and no genre played more is left out.
+    """
+
+    users: int = 0
+    recommendations: int = 0
+    evidence: int = 0
+    failed: int = 0
+    affinity_edges: int = 0
+    affinity_failed_users: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    violations: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def pass_rate(self) -> float:
+        """Share of recommendations passing every check (1.0 when there are none)."""
+        return 1.0 - self.failed / self.recommendations if self.recommendations else 1.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "pass_rate": self.pass_rate, "ok": self.ok}
+
+
+def _mentioned(text: str, name: str, quoted: bool) -> int:
+    if quoted:
+        return text.find(f"“{name}”")
+    m = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)
+    return m.start() if m else -1
+
+
+def _check_reason(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """The sentence checks of one recommendation (from ``explain/check_recommendations``)."""
+    text: str = rec["reason"] or ""
+    ev: list[dict[str, Any]] = rec["evidence"]
+    named = [e for e in ev if e["named"]]
+    bad: list[tuple[str, str]] = []
+    if not 1 <= len(named) <= MAX_NAMED:
+        bad.append(("named_count", f"{len(named)} pieces named"))
+        return bad
+    first: tuple[int, float] | None = None
+    for e in named:
+        at = _mentioned(text, e["name"], e["label"] in ("Song", "Playlist"))
+        if at < 0:
+            bad.append(("named_not_in_sentence", f"{e['kind']} {e['name']!r}"))
+        elif first is None or at < first[0]:
+            first = (at, e["weight"])
+    if first is not None and first[1] < max(e["weight"] for e in named):
+        bad.append(("strongest_not_first", text))
+    allowed = {e["name"] for e in named if e["label"] in ("Song", "Playlist")}
+    for q in _QUOTED.findall(text):
+        if q not in allowed:
+            bad.append(("quote_not_evidence", q))
+    affinity = {e["name"]: e for e in named if e["kind"] == "genre_affinity"}
+    stated = {m.group(2): int(m.group(1)) for m in _SHARE.finditer(text)}
+    for name, pct in stated.items():
+        piece = affinity.get(name)
+        share = (piece["fact"] or {}).get("share_of_plays") if piece else None
+        if share is None or abs(pct - 100 * share) > 0.5 + 1e-9:
+            bad.append(("share_misstated", f"{pct}% {name} (true: {share})"))
+    for name in affinity:
+        if name not in stated:
+            bad.append(("share_not_stated", name))
+    for e in named:
+        if e["kind"] == "similar_user":
+            n = (e["fact"] or {}).get("songs_in_common")
+            said = re.search(rf"{re.escape(e['name'])} \((\d+) songs? in common", text)
+            if said is None or n is None or int(said.group(1)) != n:
+                bad.append(("in_common_misstated", f"{e['name']} (true: {n})"))
+    # "by X": X is a named artist piece, or the artist of every named played song.
+    played = [set(e["artists"]) for e in named if e["kind"] == "played"]
+    artists = {e["name"] for e in named if e["kind"] == "artist"}
+    if played:
+        artists |= set.intersection(*played)
+    bare = _QUOTED.sub("“”", text)
+    for m in re.finditer(" by ", bare):
+        if not any(bare.startswith(a, m.end()) for a in artists):
+            bad.append(("by_artist_false", bare[m.end() : m.end() + 40]))
+    return bad
+
+
+def audit_explanations(
+    driver: neo4j.Driver,
+    database: str,
+    *,
+    run_id: str | None = None,
+    examples: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExplanationAudit:
+    """Check every written-back recommendation of ``run_id`` (default: all) against the graph.
+
+    Per recommendation (``explain/check_recommendations``): it has ``BECAUSE`` evidence and a
+    sentence; every piece holds (``played``: the user LISTENED to the song; ``similar_user``:
+    that user LISTENED to the recommended song and shares songs with the user, as many as
+    stated; ``artist``: the song is BY it; ``genre``: the song is IN_GENRE it; ``playlist``:
+    it CONTAINS the song; ``genre_affinity``: a genre in the user's top 3 by plays or with at
+    least 10% of them, its share as stated); the sentence names 1..3 pieces, all in
+    ``BECAUSE``, the strongest named piece first, and every number it states is the graph's;
+    it repeats the previous rank's sentence only for the same evidence. Per user
+    (``explain/genre_listening``): ``AFFINITY`` weights are the user's shares of plays, and no
+    genre played more than an ``AFFINITY`` genre is left out.
+    """
+    reg = get_registry()
+    audit = ExplanationAudit()
+
+    def fail(check: str, where: str, detail: str) -> None:
+        audit.counts[check] = audit.counts.get(check, 0) + 1
+        seen = audit.violations.setdefault(check, [])
+        if len(seen) < examples:
+            seen.append(f"{where}: {detail}")
+
+    q_users = reg.text("writeback/list_recommended_users")
+    q_recs = reg.text("explain/check_recommendations")
+    q_genres = reg.text("explain/genre_listening")
+
+    @neo4j.unit_of_work(metadata={"query": "writeback/list_recommended_users"})
+    def list_users(tx: neo4j.ManagedTransaction) -> list[str]:
+        return [r["user_id"] for r in tx.run(q_users, run_id=run_id)]
+
+    @neo4j.unit_of_work(metadata={"query": "explain/check_recommendations"})
+    def read_user(
+        tx: neo4j.ManagedTransaction, uid: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return tx.run(q_recs, user_id=uid).data(), tx.run(q_genres, user_id=uid).data()
+
+    with (
+        graph_errors(),
+        driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session,
+    ):
+        users = session.execute_read(list_users)
+        audit.users = len(users)
+        for done, uid in enumerate(users):
+            recs, genres = session.execute_read(read_user, uid)
+            recs = [r for r in recs if run_id is None or r["run_id"] == run_id]
+            previous: dict[str, Any] | None = None
+            for rec in recs:
+                where = f"{uid} {rec['song_id']}"
+                audit.recommendations += 1
+                audit.evidence += len(rec["evidence"])
+                bad: list[tuple[str, str]] = []
+                if not rec["evidence"]:
+                    bad.append(("evidence_missing", "no BECAUSE edges"))
+                if not rec["reason"]:
+                    bad.append(("reason_missing", "no sentence"))
+                for e in rec["evidence"]:
+                    if not e["holds"]:
+                        bad.append(("evidence_false", f"{e['kind']} {e['name']!r}: {e['fact']}"))
+                if rec["evidence"] and rec["reason"]:
+                    bad += _check_reason(rec)
+                if (
+                    previous is not None
+                    and previous["reason"] == rec["reason"]
+                    and {(e["kind"], e["id"]) for e in previous["evidence"]}
+                    != {(e["kind"], e["id"]) for e in rec["evidence"]}
+                ):
+                    bad.append(("repeated_sentence", rec["reason"] or ""))
+                previous = rec
+                for check, detail in bad:
+                    fail(check, where, detail)
+                audit.failed += bool(bad)
+            affinity = [g for g in genres if g["affinity"] is not None]
+            audit.affinity_edges += len(affinity)
+            user_bad = False
+            for g in affinity:
+                if abs(g["affinity"] - g["share_of_plays"]) > 1e-6 or g["plays"] == 0:
+                    detail = f"{g['genre']} {g['affinity']} vs {g['share_of_plays']}"
+                    fail("affinity_not_share", uid, detail)
+                    user_bad = True
+            if affinity:
+                lowest = min(g["plays"] for g in affinity)
+                missing = [g for g in genres if g["affinity"] is None and g["plays"] > lowest]
+                for g in missing:
+                    fail("affinity_not_top", uid, f"{g['genre']} ({g['plays']} plays) left out")
+                user_bad = user_bad or bool(missing)
+            elif any(g["plays"] > 0 for g in genres) and recs:
+                fail("affinity_missing", uid, "genre listening but no AFFINITY")
+                user_bad = True
+            audit.affinity_failed_users += user_bad
+            if progress:
+                progress(done + 1, len(users))
+    return audit

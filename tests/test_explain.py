@@ -1,4 +1,5 @@
-"""Explanations from the model itself (issue 5): exact gradients, isolation, fidelity, reasons."""
+"""Explanations from the model itself (issue 5): exact gradients, isolation, fidelity, reasons;
+exact parts of the linear models and the truth filter before write-back (issue 13)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,19 @@ import pytest
 import torch
 
 from gnn.explain._attribution import GradientExplainer, edge_masks
-from gnn.explain._reasons import NamedEvidence, reason_text
+from gnn.explain._reasons import NO_EVIDENCE, NamedEvidence, choose_reason, reason_text
 from gnn.graph._data import build_train_data, random_snapshot
+from gnn.users import (
+    EASE,
+    Explained,
+    ItemKNN,
+    Popularity,
+    explainable,
+    genre_listening,
+    recommend_and_explain,
+    similar_songs,
+    writeback_rows,
+)
 from gnn.users._models import EnhancedGAT
 
 
@@ -126,16 +138,142 @@ def test_reason_text_uses_the_evidence_in_weight_order() -> None:
         [
             NamedEvidence("played", "Blue River", 0.4, artist="Kai"),
             NamedEvidence("played", "Red Sky", 0.2, artist="Kai"),
-            NamedEvidence("genre_affinity", "Indie Rock", 0.3),
+            NamedEvidence("genre_affinity", "Indie Rock", 0.3, share_of_plays=0.384),
         ]
     )
     assert (
         text
-        == "Because you played “Blue River” and “Red Sky” by Kai, and you listen to a lot of Indie Rock."
+        == "Because you played “Blue River” and “Red Sky” by Kai, and 38% of your plays are Indie Rock."
     )
-    assert reason_text([]) == "Popular with listeners like you."
+    assert reason_text([]) == NO_EVIDENCE
     two = reason_text([NamedEvidence("genre", "Jazz", 0.9), NamedEvidence("artist", "Nina", 0.1)])
     assert two == "Because it is Jazz, and it is by Nina."
+    who = reason_text(
+        [
+            NamedEvidence("similar_user", "U7", 0.5, songs_in_common=12),
+            NamedEvidence("similar_user", "U9", 0.2, songs_in_common=1),
+            NamedEvidence("genre_affinity", "Pop", 0.1, share_of_plays=0.5),
+        ]
+    )
+    assert who == (
+        "Because U7 (12 songs in common with you) and U9 (1 song in common with you) play it, "
+        "and 50% of your plays are Pop."
+    )
+
+
+def test_reason_text_names_at_most_three_pieces_with_their_facts() -> None:
+    with pytest.raises(ValueError, match="at most 3"):
+        reason_text([NamedEvidence("played", f"S{i}", 1.0 - i / 10) for i in range(4)])
+    # A genre or listener claim without the fact it states cannot be named.
+    assert reason_text([NamedEvidence("genre_affinity", "Pop", 0.9)]) == NO_EVIDENCE
+    assert reason_text([NamedEvidence("similar_user", "U1", 0.9)]) == NO_EVIDENCE
+
+
+def test_choose_reason_does_not_repeat_the_previous_rank() -> None:
+    """Issue 13: ranks 1-3 of U00003 in the demo read the same sentence word for word."""
+    ev = [
+        NamedEvidence("played", "A", 0.5),
+        NamedEvidence("played", "B", 0.3),
+        NamedEvidence("played", "C", 0.1),
+        NamedEvidence("artist", "Nina", 0.05),
+    ]
+    first, text = choose_reason(ev)
+    assert first == [0, 1, 2] and text == "Because you played “A”, “B” and “C”."
+    again, other = choose_reason(ev, avoid=text)
+    assert other != text and 0 in again and len(again) == 3
+    assert other == "Because you played “A” and “B”, and it is by Nina."
+    # Only one nameable piece: nothing else to say, the sentence stays.
+    assert choose_reason(ev[:1], avoid="Because you played “A”.")[1] == "Because you played “A”."
+
+
+@pytest.fixture(scope="module")
+def linear_data() -> object:
+    snap = random_snapshot(
+        num_users=15, num_songs=40, num_artists=5, num_genres=4, plays_per_user=15, seed=3
+    )
+    return build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+
+
+@pytest.mark.parametrize("model", [EASE(l2=5.0), ItemKNN(neighbours=10)], ids=["ease", "itemknn"])
+def test_linear_contributions_are_the_score(model: object, linear_data: object) -> None:
+    """score(u, i) = sum_j x_uj B_ji: the parts of every song add up to its score."""
+    model.fit(linear_data)
+    songs = np.arange(linear_data.num_songs)
+    for u in (0, 4, 9):
+        hist, parts = model.contributions(u, songs, linear_data)
+        m = linear_data.matrix
+        assert set(hist.tolist()) <= set(m.indices[m.indptr[u] : m.indptr[u + 1]].tolist())
+        score = model.score(np.array([u]), linear_data)[0]
+        known = score > -1e29
+        np.testing.assert_allclose(parts.sum(axis=0)[known], score[known], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", [EASE(l2=5.0), ItemKNN(neighbours=10)], ids=["ease", "itemknn"])
+def test_linear_models_are_explained_exactly_and_truly(model: object, linear_data: object) -> None:
+    model.fit(linear_data)
+    snap = linear_data.snapshot
+    users = np.arange(snap.num_users)
+    ex = recommend_and_explain(model, linear_data, users, k=5)
+    assert ex.method == "exact"
+    rows, affinity = writeback_rows(snap, ex)
+    assert len(rows) == 5 * snap.num_users
+    listening = genre_listening(snap)
+    m = linear_data.matrix
+    for row in rows:
+        u = int(np.flatnonzero(snap.user_ids == row.user_id)[0])
+        history = {str(snap.song_ids[j]) for j in m.indices[m.indptr[u] : m.indptr[u + 1]]}
+        assert row.evidence and all(e.kind == "played" for e in row.evidence)
+        assert {e.id for e in row.evidence} <= history
+        assert sum(e.weight for e in row.evidence) == pytest.approx(1.0)
+        assert 1 <= sum(e.named for e in row.evidence) <= 3
+        # The exact parts: the strongest written piece is the largest x_uj B_ji.
+        i = int(np.flatnonzero(snap.song_ids == row.song_id)[0])
+        hist, parts = model.contributions(u, np.array([i]), linear_data)
+        assert row.evidence[0].id == str(snap.song_ids[hist[int(np.argmax(parts[:, 0]))]])
+    for uid, gid, share, plays in affinity:
+        u = int(np.flatnonzero(snap.user_ids == uid)[0])
+        g = int(np.flatnonzero(snap.genre_ids == gid)[0])
+        assert share == pytest.approx(listening.share(u, g)) and plays == listening.plays[u, g]
+    sim = similar_songs(model, linear_data, k=3)
+    assert sim and all(w > 0 for _, _, w in sim)
+
+
+def test_gradient_evidence_that_is_not_true_is_not_written(setup: tuple) -> None:
+    """Only claimable genres, and listeners sharing songs with the user, survive write-back."""
+    model, data = setup
+    snap = data.snapshot
+    users = np.arange(snap.num_users)
+    songs = np.array([[_unplayed(data, u)] for u in users])
+    expl = GradientExplainer(model, data.hetero).explain(users, songs, top=50)
+    ex = Explained(users=users, songs=songs, scores=np.zeros(songs.shape), explanations=expl)
+    rows, affinity = writeback_rows(snap, ex)
+    listening = genre_listening(snap)
+    m = (data.matrix > 0).astype(np.int64).tocsr()
+    common = (m @ m.T).toarray()
+    for row, u in zip(rows, users, strict=True):
+        for e in row.evidence:
+            if e.kind == "genre_affinity":
+                g = int(np.flatnonzero(snap.genre_ids == e.id)[0])
+                assert listening.claimable(int(u), g)
+                assert e.share_of_plays == pytest.approx(listening.share(int(u), g))
+            if e.kind == "similar_user":
+                v = int(np.flatnonzero(snap.user_ids == e.id)[0])
+                assert v != u and e.songs_in_common == common[u, v] > 0
+    kinds = {a.kind for pe in expl for p in pe for a in p.evidence}
+    assert "genre_affinity" in kinds  # the filter had something to filter
+    assert {uid for uid, *_ in affinity} == {str(snap.user_ids[u]) for u in users}
+
+
+def test_models_without_an_explanation_are_refused() -> None:
+    from spotify_engine.errors import ModelError
+
+    pop = Popularity()
+    assert not explainable(pop) and explainable(EASE()) and explainable(ItemKNN())
+    snap = random_snapshot(num_users=4, num_songs=10)
+    data = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))
+    pop.fit(data)
+    with pytest.raises(ModelError, match="cannot be explained"):
+        recommend_and_explain(pop, data, np.arange(4), k=2)
 
 
 def test_masks_of_ones_change_nothing(setup: tuple) -> None:

@@ -135,3 +135,64 @@ def test_new_run_replaces_old_atomically(graph: neo4j.Driver, neo4j_settings: Se
 def test_evidence_label_allow_list() -> None:
     with pytest.raises(ValueError, match="evidence label"):
         Evidence("Session`) DETACH DELETE", "x", "played", 1.0)
+
+
+def test_audit_passes_true_rows_and_names_every_false_claim(
+    graph: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """Issue 13: the audit checks each claim against the graph, and misses none planted here."""
+    from graphdb import audit_explanations
+
+    db = neo4j_settings.neo4j_database
+    _tiny_graph(graph, db)
+    wb = Writeback(graph, db, run_id="run-t", model="EASE")
+    true = RecommendationRow(
+        "u1",
+        "s3",
+        1,
+        1.0,
+        [
+            Evidence("Song", "s1", "played", 0.5, named=True),
+            Evidence("Genre", "g1", "genre_affinity", 0.3, named=True, share_of_plays=0.75),
+            Evidence("Artist", "a1", "artist", 0.2, named=True),
+        ],
+        reason="Because you played “One” by The Band, 75% of your plays are Indie Rock, "
+        "and it is by The Band.",
+    )
+    wb.recommendations([true])
+    wb.affinities([("u1", "g1", 0.75, 3)])
+    audit = audit_explanations(graph, db, run_id="run-t")
+    assert (audit.users, audit.recommendations, audit.evidence) == (1, 1, 3)
+    assert audit.ok and audit.pass_rate == 1.0, audit.violations
+    rel, _, _ = graph.execute_query(
+        "MATCH (:User {id: 'u1'})-[a:AFFINITY]->(:Genre {id: 'g1'}) RETURN properties(a) AS p",
+        database_=db,
+    )
+    assert rel[0]["p"] == {"weight": 0.75, "plays": 3, "rank": 1, "run_id": "run-t"}
+
+    false = RecommendationRow(
+        "u2",
+        "s1",
+        1,
+        1.0,
+        [
+            Evidence("Song", "s2", "played", 0.6, named=True),  # u2 never played s2
+            Evidence("User", "u1", "similar_user", 0.4, named=True, songs_in_common=5),
+        ],
+        reason="Because you played “Two” and “Three”, and u1 (5 songs in common with you) "
+        "plays it.",
+    )
+    wb.recommendations([false])
+    wb.affinities([("u2", "g1", 0.9)])  # u2 plays only Jazz
+    audit = audit_explanations(graph, db, run_id="run-t")
+    assert audit.recommendations == 2 and audit.failed == 1 and audit.pass_rate == 0.5
+    assert audit.affinity_failed_users == 1
+    assert set(audit.counts) == {
+        "evidence_false",
+        "in_common_misstated",
+        "quote_not_evidence",
+        "affinity_not_share",
+        "affinity_not_top",
+    }, audit.violations
+    assert audit.counts["evidence_false"] == 2  # the played song and the listener
+    assert any("Three" in v for v in audit.violations["quote_not_evidence"])

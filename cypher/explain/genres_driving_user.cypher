@@ -1,5 +1,5 @@
 // name: explain/genres_driving_user
-// Which genres drive user $user_id's recommendations: evidence weight through genres, plus learned affinity.
+// Which genres drive user $user_id's recommendations: evidence weight reaching each genre, next to the user's AFFINITY (share of plays).
 // params: $user_id
 MATCH (u:User {id: $user_id})
 CALL (u) {

@@ -1,5 +1,5 @@
 // name: explain/similar_songs
-// Songs most similar to $song_id by the model's learned embeddings.
+// Songs most similar to $song_id by the model: learned-embedding cosine (graph models) or the item-item weight (EASE, ItemKNN).
 // params: $song_id, $k
 MATCH (s:Song {id: $song_id})-[x:SIMILAR_TO]->(t:Song)
 OPTIONAL MATCH (t)-[:BY]->(a:Artist)

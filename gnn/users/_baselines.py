@@ -182,6 +182,31 @@ class ItemKNN(Recommender):
         x = _weight(observed.matrix[users], self.weighting)
         return (x @ self.similarity_).toarray().astype(np.float32, copy=False)
 
+    def contributions(
+        self, user: int, songs: np.ndarray, observed: TrainData
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact parts of ``score(user, songs)``: one per song ``j`` of the user's history,
+        ``x_uj * S[j, i]``; each column sums to the song's score.
+
+        Shapes:
+            songs: int64 [n] -> (history songs int64 [h], parts float64 [h, n])
+        """
+        if self.similarity_ is None:
+            raise NotFittedError(f"{self.name}: call fit before contributions")
+        _check_view(self, observed, self.similarity_.shape[0])
+        x = _weight(observed.matrix[[int(user)]], self.weighting)
+        hist = x.indices.astype(np.int64)
+        songs = np.asarray(songs, dtype=np.int64)
+        sim = self.similarity_[hist][:, songs].toarray().astype(np.float64)
+        return hist, sim * x.data.astype(np.float64)[:, None]
+
+    def similar_items(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each song's ``k`` largest positive similarities ``S[a, b]``: (a, b, weight)."""
+        if self.similarity_ is None:
+            raise NotFittedError(f"{self.name}: call fit before similar_items")
+        top = _prune_rows(self.similarity_.multiply(self.similarity_ > 0).tocsr(), k).tocoo()
+        return top.row.astype(np.int64), top.col.astype(np.int64), top.data.astype(np.float64)
+
 
 class EASE(Recommender):
     """Embarrassingly shallow autoencoder: ``B = I - P / diag(P)``, ``P = (X^T X + l I)^-1``.
@@ -303,6 +328,50 @@ class EASE(Recommender):
         out = np.full((len(users), self.num_songs_), COLD_SCORE, dtype=np.float32)
         out[:, self.items_] = np.asarray(x @ self.weights_, dtype=np.float32)
         return out
+
+    def contributions(
+        self, user: int, songs: np.ndarray, observed: TrainData
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact parts of ``score(user, songs)``: one per song ``j`` of the user's history
+        in the model, ``x_uj * B[j, i]``; each column sums to the song's score (0 for songs
+        outside the model, which score :data:`COLD_SCORE`).
+
+        Shapes:
+            songs: int64 [n] -> (history songs int64 [h], parts float64 [h, n])
+        """
+        if self.weights_ is None or self.items_ is None or self.num_songs_ is None:
+            raise NotFittedError(f"{self.name}: call fit before contributions")
+        _check_view(self, observed, self.num_songs_)
+        x = _weight(observed.matrix[[int(user)]], self.weighting)[:, self.items_].tocsr()
+        rows = x.indices
+        songs = np.asarray(songs, dtype=np.int64)
+        col = np.searchsorted(self.items_, songs)
+        col = np.minimum(col, len(self.items_) - 1)
+        known = self.items_[col] == songs
+        parts = np.zeros((len(rows), len(songs)), dtype=np.float64)
+        if len(rows) and known.any():
+            w = self.weights_[np.ix_(rows, col[known])].astype(np.float64)
+            parts[:, known] = w * x.data.astype(np.float64)[:, None]
+        return self.items_[rows].astype(np.int64), parts
+
+    def similar_items(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each modelled song's ``k`` largest positive weights ``B[a, b]``: (a, b, weight)."""
+        if self.weights_ is None or self.items_ is None:
+            raise NotFittedError(f"{self.name}: call fit before similar_items")
+        w = self.weights_
+        kk = min(k, w.shape[1] - 1)
+        if kk <= 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        top = np.argpartition(-w, kk - 1, axis=1)[:, :kk]
+        vals = np.take_along_axis(w, top, axis=1)
+        rows = np.repeat(np.arange(w.shape[0]), kk)
+        keep = vals.ravel() > 0
+        return (
+            self.items_[rows[keep]].astype(np.int64),
+            self.items_[top.ravel()[keep]].astype(np.int64),
+            vals.ravel()[keep].astype(np.float64),
+        )
 
     def num_parameters(self) -> int:
         return 0 if self.weights_ is None else int(self.weights_.size)

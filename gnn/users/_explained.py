@@ -1,5 +1,19 @@
 """Recommendations with explanations, turned into the rows graphdb writes back.
 
+Two kinds of explanation, one shape (:class:`Explained`):
+
+* graph models with per-edge-type attention (EnhancedGAT): edge-mask gradient attributions
+  (``gnn.explain``), the first-order effect of each edge on the score;
+* linear models (EASE^R, ItemKNN): exact, since ``score(u, i) = sum_j x_uj B_ji``, each played
+  song ``j`` contributes ``x_uj B_ji`` and nothing else contributes.
+
+Before a piece of evidence is written back it is checked against the listening the snapshot
+holds (issue 13): a ``played`` song was played by the user, a ``similar_user`` played the song
+and shares songs with the user (how many is kept and said), a ``genre_affinity`` genre holds a
+real share of the user's plays (:meth:`GenreListening.claimable`; the share is kept and
+said). A piece that fails is left out, however large its attribution. ``AFFINITY`` is the
+user's share of plays per genre, never a model quantity.
+
 Nothing here opens a driver: snapshots come in (exported by the caller), runs go to the
 registry on disk, and write-back rows (plain dataclasses of ``graphdb``) go out.
 """
@@ -7,28 +21,157 @@ registry on disk, and write-back rows (plain dataclasses of ``graphdb``) go out.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from torch_geometric.explain.metric import characterization_score
 
+from gnn.core._recommender import Recommender
 from gnn.explain._attribution import (
+    SONG_SIDE,
+    USER_SIDE,
+    Attribution,
+    FidelityReport,
     GradientExplainer,
     PairExplanation,
     deletion_fidelity,
+    edge_masks,
     supports_explanations,
 )
-from gnn.explain._reasons import NamedEvidence, reason_text
-from gnn.graph._data import TrainData
+from gnn.explain._reasons import NamedEvidence, choose_reason
+from gnn.graph._data import TrainData, interaction_matrix
 from gnn.graph._export import Progress
 from gnn.graph._snapshot import GraphSnapshot
-from gnn.users._recommenders import _GNNRecommender
+from gnn.users._models import RecModel
+from gnn.users._recommenders import EnhancedGATRecommender, _GNNRecommender
 from graphdb import Evidence, RecommendationRow
+from spotify_engine.errors import ModelError
 
 log = logging.getLogger(__name__)
+
+#: A genre may be claimed about a user ("38% of your plays are X") when it is among the user's
+#: ``CLAIM_TOP`` genres by plays and holds at least ``CLAIM_FLOOR`` of them, or holds at least
+#: ``CLAIM_SHARE`` of them whatever its rank.
+CLAIM_TOP = 3
+CLAIM_FLOOR = 0.05
+CLAIM_SHARE = 0.10
+#: Genres written as ``AFFINITY`` per user (most played first).
+AFFINITY_TOP = 5
+#: Attributions kept per recommendation before the truth check (it may drop some).
+POOL = 25
+
+
+@dataclass
+class GenreListening:
+    """Each user's plays per genre: a play counts for every genre its song is ``IN_GENRE``.
+
+    Attributes:
+        plays: float64 [U, G]: plays of the user's songs in each genre.
+        total: float64 [U]: all of the user's plays.
+    """
+
+    plays: np.ndarray
+    total: np.ndarray
+
+    def share(self, user: int, genre: int) -> float:
+        """The share of ``user``'s plays whose song is in ``genre`` (0 without plays)."""
+        t = self.total[user]
+        return float(self.plays[user, genre] / t) if t > 0 else 0.0
+
+    def top(self, user: int, n: int = AFFINITY_TOP) -> list[tuple[int, float, int]]:
+        """Up to ``n`` genres the user played, most played first (ties: lower index):
+        ``(genre, share, plays)``."""
+        row = self.plays[user]
+        order = np.argsort(-row, kind="stable")[:n]
+        return [(int(g), self.share(user, int(g)), int(row[g])) for g in order if row[g] > 0]
+
+    def claimable(self, user: int, genre: int) -> bool:
+        """Whether a sentence may say the user listens to ``genre`` (see :data:`CLAIM_TOP`)."""
+        mine = self.plays[user, genre]
+        if mine <= 0:
+            return False
+        share = self.share(user, genre)
+        above = int((self.plays[user] > mine).sum())
+        return share >= CLAIM_SHARE or (above < CLAIM_TOP and share >= CLAIM_FLOOR)
+
+
+def genre_listening(snap: GraphSnapshot, mask: np.ndarray | None = None) -> GenreListening:
+    """Plays per user and genre over the masked plays (default: all), from ``IN_GENRE`` of
+    songs; the same numbers ``cypher/explain/genre_listening.cypher`` reads from the graph."""
+    keep = np.ones(snap.num_plays, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    m = interaction_matrix(snap, keep)
+    sg = sp.csr_matrix(
+        (np.ones(snap.song_genre.shape[1]), (snap.song_genre[0], snap.song_genre[1])),
+        shape=(snap.num_songs, snap.num_genres),
+    )
+    sg.data[:] = 1.0  # duplicates summed above count once
+    plays = np.asarray((m @ sg).todense(), dtype=np.float64).reshape(snap.num_users, -1)
+    total = np.asarray(m.sum(axis=1), dtype=np.float64).ravel()
+    return GenreListening(plays=plays, total=total)
+
+
+class _Facts:
+    """What the snapshot says, for checking evidence before it is written."""
+
+    def __init__(self, snap: GraphSnapshot) -> None:
+        m = interaction_matrix(snap, np.ones(snap.num_plays, dtype=bool))
+        m.data[:] = 1.0
+        self.played = m.tocsr()
+        self.played_t = m.T.tocsr()
+        self.listening = genre_listening(snap)
+        self.song_artist = set(zip(*snap.song_artist.tolist(), strict=True))
+        self.song_genre = set(zip(*snap.song_genre.tolist(), strict=True))
+        self.playlist_song = set(zip(*snap.playlist_song.tolist(), strict=True))
+        self._common: tuple[int, np.ndarray] | None = None
+
+    def listened(self, user: int, song: int) -> bool:
+        row = self.played.indices[self.played.indptr[user] : self.played.indptr[user + 1]]
+        return bool(np.isin(song, row))
+
+    def in_common(self, user: int, other: int) -> int:
+        """Songs both users listened to."""
+        if self._common is None or self._common[0] != user:
+            vec = (self.played @ self.played[user].T).toarray().ravel()
+            self._common = (user, vec)
+        return int(self._common[1][other])
+
+    def holds(self, user: int, song: int, a: Attribution) -> tuple[bool, float | None, int | None]:
+        """Whether ``a`` is true of the graph, and the fact its sentence states."""
+        if a.kind == "played":
+            return self.listened(user, a.node), None, None
+        if a.kind == "genre_affinity":
+            ok = self.listening.claimable(user, a.node)
+            return ok, (self.listening.share(user, a.node) if ok else None), None
+        if a.kind == "similar_user":
+            if a.node == user or not self.listened(a.node, song):
+                return False, None, None
+            n = self.in_common(user, a.node)
+            return n > 0, None, n
+        if a.kind == "artist":
+            return (song, a.node) in self.song_artist, None, None
+        if a.kind == "genre":
+            return (song, a.node) in self.song_genre, None, None
+        if a.kind == "playlist":
+            return (a.node, song) in self.playlist_song, None, None
+        return False, None, None
+
+
+_facts_cache: tuple[weakref.ref[GraphSnapshot], _Facts] | None = None
+
+
+def _facts(snap: GraphSnapshot) -> _Facts:
+    global _facts_cache
+    if _facts_cache is not None and _facts_cache[0]() is snap:
+        return _facts_cache[1]
+    facts = _Facts(snap)
+    _facts_cache = (weakref.ref(snap), facts)
+    return facts
 
 
 def display_names(snap: GraphSnapshot) -> dict[str, np.ndarray]:
@@ -62,73 +205,172 @@ def _id_of(snap: GraphSnapshot, node_type: str, idx: int) -> str:
 
 @dataclass
 class Explained:
-    """Recommendations with their attributions, for write-back and quality checks."""
+    """Recommendations with their attributions, for write-back and quality checks.
+
+    ``method`` is ``"gradient"`` (edge-mask gradients of a graph model) or ``"exact"`` (the
+    parts of a linear model's score).
+    """
 
     users: np.ndarray
     songs: np.ndarray
     scores: np.ndarray
     explanations: list[list[PairExplanation]]
+    method: str = field(default="gradient")
+
+
+def explainable(rec: Recommender) -> bool:
+    """Whether :func:`recommend_and_explain` can explain ``rec`` (before or after fitting):
+    EnhancedGAT (gradients) and the linear EASE^R and ItemKNN (exact)."""
+    if isinstance(rec, _GNNRecommender):
+        if rec.model is not None:
+            return supports_explanations(rec.model)
+        return isinstance(rec, EnhancedGATRecommender)
+    return callable(getattr(rec, "contributions", None))
+
+
+def _not_explainable(rec: Recommender) -> ModelError:
+    return ModelError(
+        f"{rec.name} cannot be explained (needs per-edge-type attention layers, or a linear "
+        "score such as EASE's or ItemKNN's)",
+        hint="write back enhancedgat, ease or itemknn, or train with --no-writeback",
+    )
+
+
+def _exact(
+    rec: Any, observed: TrainData, users: np.ndarray, ids: np.ndarray, *, pool: int, played: int
+) -> list[list[PairExplanation]]:
+    out: list[list[PairExplanation]] = []
+    empty = np.zeros(0, dtype=np.int64)
+    for n, u in enumerate(users):
+        row = ids[n]
+        hist, parts = rec.contributions(int(u), row[row >= 0], observed)
+        per: list[PairExplanation] = []
+        c = 0
+        for i in row:
+            if i < 0:
+                per.append(PairExplanation([], empty))
+                continue
+            col = parts[:, c]
+            c += 1
+            pos = np.flatnonzero(col > 0)
+            best = pos[np.argsort(-col[pos], kind="stable")[:pool]]
+            items = [
+                Attribution("played", "Song", "song", int(hist[j]), float(col[j])) for j in best
+            ]
+            ranked = hist[np.argsort(-col, kind="stable")[:played]].astype(np.int64)
+            per.append(PairExplanation(items, ranked))
+        out.append(per)
+    return out
 
 
 def recommend_and_explain(
-    rec: _GNNRecommender,
+    rec: Recommender,
     observed: TrainData,
     users: np.ndarray,
     *,
     k: int = 10,
-    top: int = 5,
+    top: int = POOL,
     progress: Progress | None = None,
 ) -> Explained:
-    """Top-k per user and every recommendation's top evidence (kept whole for fidelity)."""
-    if rec.model is None or not supports_explanations(rec.model):
-        raise ValueError(f"{rec.name} cannot be explained (needs per-edge-type attention layers)")
+    """Top-k per user and every recommendation's ``top`` strongest pieces of evidence.
+
+    Raises:
+        ModelError: ``rec`` is neither an attention graph model nor a linear one.
+    """
+    if not explainable(rec):
+        raise _not_explainable(rec)
     ids, scores = rec.recommend(users, k, observed)
-    explainer = GradientExplainer(rec.model, observed.hetero)
-    explanations = explainer.explain(
-        users, ids, top=top, progress=(lambda d, t: progress("explain", d, t)) if progress else None
-    )
-    return Explained(users=users, songs=ids, scores=scores, explanations=explanations)
+    if isinstance(rec, _GNNRecommender):
+        assert rec.model is not None
+        explainer = GradientExplainer(rec.model, observed.hetero)
+        explanations = explainer.explain(
+            users,
+            ids,
+            top=top,
+            progress=(lambda d, t: progress("explain", d, t)) if progress else None,
+        )
+        return Explained(users=users, songs=ids, scores=scores, explanations=explanations)
+    explanations = _exact(rec, observed, np.asarray(users), ids, pool=top, played=10)
+    if progress:
+        progress("explain", 1, 1)
+    return Explained(users, ids, scores, explanations, method="exact")
+
+
+@dataclass(frozen=True)
+class _Held:
+    attr: Attribution
+    share_of_plays: float | None
+    songs_in_common: int | None
+
+
+def _held(facts: _Facts, user: int, song: int, pe: PairExplanation, top: int) -> list[_Held]:
+    """The ``top`` strongest pieces of ``pe`` that are true of the graph, strongest first."""
+    out: list[_Held] = []
+    for a in pe.evidence:
+        ok, share, common = facts.holds(user, song, a)
+        if ok:
+            out.append(_Held(a, share, common))
+            if len(out) == top:
+                break
+    return out
 
 
 def writeback_rows(
-    snap: GraphSnapshot, ex: Explained, *, top: int = 5, affinity_top: int = 5
-) -> tuple[list[RecommendationRow], list[tuple[str, str, float]]]:
-    """Rows for ``graphdb.Writeback``: recommendations with normalised evidence, and affinities.
+    snap: GraphSnapshot, ex: Explained, *, top: int = 5, affinity_top: int = AFFINITY_TOP
+) -> tuple[list[RecommendationRow], list[tuple[str, str, float, int]]]:
+    """Rows for ``graphdb.Writeback``: recommendations with their true evidence, and affinities.
 
-    A user's ``AFFINITY`` to a genre is the summed ``genre_affinity`` attribution over all of
-    their recommendations (the learned influence of their genre listening), top
-    ``affinity_top`` genres, normalised to sum to 1.
+    Evidence: the ``top`` strongest pieces that hold in the snapshot (see the module
+    docstring), weights normalised to sum to 1; at most three of them are named in the
+    sentence (``Evidence.named``), and a rank whose sentence would repeat the previous rank's
+    names other evidence when it has some. ``AFFINITY``: each user's ``affinity_top`` most
+    played genres as ``(user_id, genre_id, share_of_plays, plays)``.
     """
+    facts = _facts(snap)
     names = display_names(snap)
     song_artist = np.full(snap.num_songs, -1, dtype=np.int64)
     song_artist[snap.song_artist[0]] = snap.song_artist[1]
     rows: list[RecommendationRow] = []
-    affinity: dict[tuple[str, str], float] = {}
     for n, u in enumerate(ex.users):
+        u = int(u)
         uid = str(snap.user_ids[u])
+        previous: str | None = None
         for r in range(ex.songs.shape[1]):
             i = int(ex.songs[n, r])
             if i < 0:
                 continue
-            attrs = ex.explanations[n][r].evidence
-            for a in attrs:
-                if a.kind == "genre_affinity":
-                    key = (uid, _id_of(snap, "genre", a.node))
-                    affinity[key] = affinity.get(key, 0.0) + a.weight
-            best = attrs[:top]
-            total = sum(a.weight for a in best) or 1.0
-            evidence = [
-                Evidence(a.label, _id_of(snap, a.node_type, a.node), a.kind, a.weight / total)
-                for a in best
-            ]
+            held = _held(facts, u, i, ex.explanations[n][r], top)
+            total = sum(h.attr.weight for h in held) or 1.0
             named = []
-            for a in best:
+            for h in held:
+                a = h.attr
                 artist = None
                 if a.node_type == "song" and song_artist[a.node] >= 0:
                     artist = str(names["artist"][song_artist[a.node]])
                 named.append(
-                    NamedEvidence(a.kind, str(names[a.node_type][a.node]), a.weight, artist)
+                    NamedEvidence(
+                        a.kind,
+                        str(names[a.node_type][a.node]),
+                        a.weight,
+                        artist,
+                        share_of_plays=h.share_of_plays,
+                        songs_in_common=h.songs_in_common,
+                    )
                 )
+            chosen, reason = choose_reason(named, avoid=previous)
+            previous = reason
+            evidence = [
+                Evidence(
+                    h.attr.label,
+                    _id_of(snap, h.attr.node_type, h.attr.node),
+                    h.attr.kind,
+                    h.attr.weight / total,
+                    named=j in chosen,
+                    share_of_plays=h.share_of_plays,
+                    songs_in_common=h.songs_in_common,
+                )
+                for j, h in enumerate(held)
+            ]
             rows.append(
                 RecommendationRow(
                     user_id=uid,
@@ -136,29 +378,36 @@ def writeback_rows(
                     rank=r + 1,
                     score=float(ex.scores[n, r]),
                     evidence=evidence,
-                    reason=reason_text(named),
+                    reason=reason,
                 )
             )
-    by_user: dict[str, list[tuple[str, float]]] = {}
-    for (uid, gid), w in affinity.items():
-        by_user.setdefault(uid, []).append((gid, w))
-    aff_rows: list[tuple[str, str, float]] = []
-    for uid, lst in by_user.items():
-        lst.sort(key=lambda t: -t[1])
-        best = lst[:affinity_top]
-        total = sum(w for _, w in best)
-        aff_rows += [(uid, g, w / total) for g, w in best if total > 0]
+    aff_rows = [
+        (str(snap.user_ids[u]), str(snap.genre_ids[g]), share, plays)
+        for u in np.unique(np.asarray(ex.users, dtype=np.int64)).tolist()
+        for g, share, plays in facts.listening.top(u, affinity_top)
+    ]
     return rows, aff_rows
 
 
 def similar_songs(
-    rec: _GNNRecommender, observed: TrainData, *, k: int = 10, block: int = 2048
+    rec: Recommender, observed: TrainData, *, k: int = 10, block: int = 2048
 ) -> list[tuple[str, str, float]]:
-    """Top-k cosine neighbours of every played song in the learned song embeddings."""
+    """Top-k neighbours of every played song: cosine in the learned song embeddings (graph
+    models), or the item-item weights the score is made of (``S`` of ItemKNN, ``B`` of EASE)."""
+    snap = observed.snapshot
+    played = np.flatnonzero(np.diff(observed.matrix.tocsc().indptr) > 0)
+    if not isinstance(rec, _GNNRecommender):
+        items = getattr(rec, "similar_items", None)
+        if items is None:
+            raise _not_explainable(rec)
+        a, b, w = items(k)
+        keep = np.isin(a, played) & np.isin(b, played)
+        return [
+            (str(snap.song_ids[x]), str(snap.song_ids[y]), float(v))
+            for x, y, v in zip(a[keep], b[keep], w[keep], strict=True)
+        ]
     emb = rec.embeddings(observed)["song"].detach()
     emb = torch.nn.functional.normalize(emb, dim=1)
-    played = np.flatnonzero(np.diff(observed.matrix.tocsc().indptr) > 0)
-    snap = observed.snapshot
     out: list[tuple[str, str, float]] = []
     cand = torch.as_tensor(played)
     for start in range(0, len(played), block):
@@ -172,8 +421,36 @@ def similar_songs(
     return out
 
 
+def _linear_fidelity(
+    rec: Any, observed: TrainData, pairs: list[tuple[int, int, list[int]]], remove: int, seed: int
+) -> FidelityReport:
+    """Deletion fidelity of a linear model: removing history songs lowers the score by exactly
+    their parts, so no re-scoring is needed."""
+    rng = np.random.default_rng(seed)
+    drops_e, drops_r = [], []
+    for u, i, ranked in pairs:
+        hist, parts = rec.contributions(u, np.array([i]), observed)
+        if len(hist) <= remove:
+            continue
+        part = dict(zip(hist.tolist(), parts[:, 0].tolist(), strict=True))
+        drops_e.append(sum(part[s] for s in ranked[:remove]))
+        drops_r.append(sum(part[int(s)] for s in rng.choice(hist, size=remove, replace=False)))
+    e, r = np.asarray(drops_e), np.asarray(drops_r)
+    n = len(e)
+    nan = float("nan")
+    return FidelityReport(
+        pairs=n,
+        removed_per_pair=remove,
+        mean_drop_explained=float(e.mean()) if n else nan,
+        mean_drop_random=float(r.mean()) if n else nan,
+        mean_drop_attention=nan,
+        explained_wins=float((e > r).mean()) if n else nan,
+        attention_wins=nan,
+    )
+
+
 def explanation_quality(
-    rec: _GNNRecommender,
+    rec: Recommender,
     observed: TrainData,
     ex: Explained,
     *,
@@ -197,8 +474,13 @@ def explanation_quality(
     for p in picks:
         n, r = candidates[int(p)]
         pairs.append((int(ex.users[n]), int(ex.songs[n, r]), ex.explanations[n][r].played.tolist()))
-    assert rec.model is not None
-    fid = deletion_fidelity(rec.model, observed, pairs, remove=remove, seed=seed, progress=progress)
+    if isinstance(rec, _GNNRecommender):
+        assert rec.model is not None
+        fid = deletion_fidelity(
+            rec.model, observed, pairs, remove=remove, seed=seed, progress=progress
+        )
+    else:
+        fid = _linear_fidelity(rec, observed, pairs, remove, seed)
     out: dict[str, Any] = {"fidelity": fid.to_dict()}
 
     if truth_folder is not None and (Path(truth_folder) / "truth.json").exists():
@@ -221,14 +503,14 @@ def explanation_quality(
                 if i < 0:
                     continue
                 g = np.zeros(snap.num_genres)
-                for a in ex.explanations[n][r].evidence:
+                for a in ex.explanations[n][r].evidence[:5]:
                     if a.node_type == "genre":
                         g[a.node] += a.weight
                     elif a.node_type == "song":
                         g += a.weight * song_g[a.node]
                     elif a.node_type == "artist":
                         g += a.weight * art_g[a.node]
-                if g.max() <= 0:
+                if g.max(initial=0.0) <= 0:
                     continue
                 total += 1
                 hits += str(snap.genre_ids[int(g.argmax())]) in fav
@@ -243,6 +525,250 @@ def explanation_quality(
             / snap.num_genres,
         }
     return out
+
+
+# -- fidelity and sufficiency of the written-back evidence ----------------------------------------
+
+EdgeType = tuple[str, str, str]
+
+
+def _cases(
+    ex: Explained, facts: _Facts, top: int
+) -> tuple[list[tuple[int, int]], list[list[Attribution]]]:
+    """Every recommendation (row, rank) and the evidence written back for it."""
+    pairs: list[tuple[int, int]] = []
+    ours: list[list[Attribution]] = []
+    for n, u in enumerate(ex.users):
+        for r in range(ex.songs.shape[1]):
+            i = int(ex.songs[n, r])
+            if i < 0:
+                continue
+            held = _held(facts, int(u), i, ex.explanations[n][r], top)
+            pairs.append((n, r))
+            ours.append([h.attr for h in held])
+    return pairs, ours
+
+
+class _Scorer:
+    """Scores of one (user, song) under edge masks: one forward per call, exact."""
+
+    def __init__(self, model: RecModel, data: TrainData) -> None:
+        self.model = model
+        self.data = data
+        self.types = {
+            et: v for et, v in {**USER_SIDE, **SONG_SIDE}.items() if et in data.hetero.edge_types
+        }
+        self.kind_type = {v[0]: et for et, v in self.types.items()}
+        self.edges: dict[EdgeType, tuple[np.ndarray, np.ndarray]] = {}
+        for et in self.types:
+            ei = data.hetero[et].edge_index.numpy()
+            self.edges[et] = (ei[0], ei[1])
+        model.eval()
+        with torch.no_grad():
+            model.embed(data.hetero)
+        self.attention: dict[EdgeType, np.ndarray] = {}
+        last = getattr(model, "last_attention", None)
+        if last:
+            for et in self.types:
+                if et in last[-1]:
+                    self.attention[et] = last[-1][et][1].mean(dim=1).numpy()
+
+    def incoming(self, user: int, song: int) -> list[tuple[EdgeType, int]]:
+        out = []
+        for et in self.types:
+            dst = user if et in USER_SIDE else song
+            out += [(et, int(e)) for e in np.flatnonzero(self.edges[et][1] == dst)]
+        return out
+
+    def key(self, user: int, song: int, a: Attribution) -> tuple[EdgeType, int]:
+        et = self.kind_type[a.kind]
+        dst = user if et in USER_SIDE else song
+        src, d = self.edges[et]
+        return et, int(np.flatnonzero((src == a.node) & (d == dst))[0])
+
+    @torch.no_grad()
+    def scores(self, user: int, zero: list[tuple[EdgeType, int]]) -> np.ndarray:
+        masks = {et: torch.ones(len(self.edges[et][0])) for et in self.types}
+        for et, e in zero:
+            masks[et][e] = 0.0
+        with edge_masks(self.model, masks):
+            emb = self.model.embed(self.data.hetero)
+            s = self.model.score_all(self.data.hetero, emb, torch.as_tensor([user]))
+        return s[0].numpy().astype(np.float64)
+
+
+Scores = np.ndarray
+
+
+def _graph_case(
+    scorer: _Scorer, u: int, i: int, attrs: list[Attribution], rng: np.random.Generator
+) -> tuple[Scores, Scores, dict[str, tuple[Scores, Scores]]]:
+    """Full, empty, and (removed, kept-only) scores per evidence choice, for a graph model."""
+    cand = scorer.incoming(u, i)
+    mine = [scorer.key(u, i, a) for a in attrs]
+    pick = [cand[int(j)] for j in rng.choice(len(cand), size=len(mine), replace=False)]
+
+    def attention(c: tuple[EdgeType, int]) -> float:
+        return -float(scorer.attention[c[0]][c[1]]) if c[0] in scorer.attention else 0.0
+
+    att = sorted(cand, key=attention)[: len(mine)]
+    out = {}
+    for m, sel in (("ours", mine), ("random", pick), ("attention", att)):
+        chosen = set(sel)
+        out[m] = (scorer.scores(u, sel), scorer.scores(u, [c for c in cand if c not in chosen]))
+    return scorer.scores(u, []), scorer.scores(u, cand), out
+
+
+def _linear_case(
+    rec: Any,
+    observed: TrainData,
+    u: int,
+    i: int,
+    attrs: list[Attribution],
+    rng: np.random.Generator,
+) -> tuple[Scores, Scores, dict[str, tuple[Scores, Scores]]]:
+    """The same for a linear model, from the exact parts of every song's score."""
+    hist, parts = rec.contributions(u, np.arange(observed.num_songs), observed)
+    cold = rec.score(np.array([u]), observed)[0] <= -1e29
+    row = {int(s): j for j, s in enumerate(hist)}
+    mine = [row[a.node] for a in attrs]
+    pick = rng.choice(len(hist), size=len(mine), replace=False).tolist()
+    out = {}
+    for m, sel in (("ours", mine), ("random", pick)):
+        keep = np.zeros(len(hist), dtype=bool)
+        keep[sel] = True
+        rm, kp = parts[~keep].sum(axis=0), parts[keep].sum(axis=0)
+        rm[cold] = kp[cold] = -np.inf
+        out[m] = (rm, kp)
+    base = parts.sum(axis=0)
+    base[cold] = -np.inf
+    return base, np.zeros_like(base), out
+
+
+def _summary(
+    full: np.ndarray,
+    empty: np.ndarray,
+    removed: dict[str, np.ndarray],
+    kept: dict[str, np.ndarray],
+    left_top_removed: dict[str, np.ndarray],
+    left_top_kept: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    span = full - empty
+    ok = span > 1e-9
+    out: dict[str, Any] = {}
+    for m in removed:
+        drop = full - removed[m]
+        frac = (kept[m] - empty)[ok] / span[ok]
+        fid_pos = float(left_top_removed[m].mean())
+        fid_neg = float(left_top_kept[m].mean())
+        char = (
+            float(characterization_score(torch.tensor(fid_pos), torch.tensor(fid_neg)))
+            if fid_pos > 0 and fid_neg < 1
+            else 0.0
+        )
+        out[m] = {
+            "mean_score_drop": float(drop.mean()),
+            "mean_drop_share": float(np.mean(drop[ok] / span[ok])) if ok.any() else float("nan"),
+            "beats_random": float((drop > full - removed["random"]).mean())
+            if m != "random"
+            else float("nan"),
+            "beats_attention": float((drop > full - removed["attention"]).mean())
+            if m == "ours" and "attention" in removed
+            else float("nan"),
+            "sufficiency_median": float(np.median(frac)) if ok.any() else float("nan"),
+            "sufficiency_mean": float(np.mean(np.clip(frac, -1, 2))) if ok.any() else float("nan"),
+            "fidelity_plus": fid_pos,
+            "fidelity_minus": fid_neg,
+            "characterization": char,
+        }
+    return out
+
+
+def explanation_fidelity(
+    rec: Recommender,
+    observed: TrainData,
+    ex: Explained,
+    *,
+    sample: int = 100,
+    top: int = 5,
+    k: int | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Deletion and sufficiency of the evidence that is written back, against random evidence
+    and (graph models) the edges with the most raw last-layer attention, on a sample of
+    recommendations.
+
+    A piece of evidence is an edge (graph models: the message of that edge is zeroed in every
+    layer, which is what its attribution is the derivative of) or a played song (linear models:
+    its part of the score). For each recommendation, with ``n`` = its number of pieces:
+
+    * deletion: the score drop when the ``n`` pieces are removed (``mean_score_drop``; as a
+      share of ``full - empty``, where *empty* removes every candidate piece:
+      ``mean_drop_share``), and how often it beats removing ``n`` random candidates;
+    * sufficiency: ``(kept - empty) / (full - empty)`` when every other candidate is removed
+      (above 1 when the removed parts were negative, as EASE's can be);
+    * PyG's model-mode fidelity with "prediction" = the song stays in the user's top ``k``:
+      ``fidelity_plus`` (removing the evidence drops it), ``fidelity_minus`` (keeping only the
+      evidence drops it), and their ``characterization`` score
+      (``torch_geometric.explain.metric.characterization_score``).
+
+    Candidates: every edge of an explained type into the user or into the song (graph models),
+    every song of the user's history (linear models).
+    """
+    snap = observed.snapshot
+    facts = _facts(snap)
+    rng = np.random.default_rng(seed)
+    pairs, ours = _cases(ex, facts, top)
+    picks = rng.choice(len(pairs), size=min(sample, len(pairs)), replace=False)
+    kk = k if k is not None else ex.songs.shape[1]
+    methods = ("ours", "random", "attention") if ex.method == "gradient" else ("ours", "random")
+    full, empty = [], []
+    removed: dict[str, list[float]] = {m: [] for m in methods}
+    kept: dict[str, list[float]] = {m: [] for m in methods}
+    out_rm: dict[str, list[bool]] = {m: [] for m in methods}
+    out_kp: dict[str, list[bool]] = {m: [] for m in methods}
+    m_obs = observed.matrix
+
+    def left_top(scores: np.ndarray, user: int, song: int) -> bool:
+        s = scores.copy()
+        s[m_obs.indices[m_obs.indptr[user] : m_obs.indptr[user + 1]]] = -np.inf
+        return bool((s > s[song]).sum() >= kk)
+
+    scorer = None
+    if isinstance(rec, _GNNRecommender):
+        assert rec.model is not None
+        scorer = _Scorer(rec.model, observed)
+    for done, p in enumerate(picks):
+        n, r = pairs[int(p)]
+        u, i = int(ex.users[n]), int(ex.songs[n, r])
+        attrs = ours[int(p)]
+        if not attrs:
+            continue
+        if scorer is not None:
+            base, none, conds = _graph_case(scorer, u, i, attrs, rng)
+        else:
+            base, none, conds = _linear_case(rec, observed, u, i, attrs, rng)
+        full.append(base[i])
+        empty.append(none[i])
+        for m in methods:
+            rm, kp = conds[m]
+            removed[m].append(rm[i])
+            kept[m].append(kp[i])
+            out_rm[m].append(left_top(rm, u, i))
+            out_kp[m].append(left_top(kp, u, i))
+        if progress:
+            progress(done + 1, len(picks))
+    f, e = np.asarray(full), np.asarray(empty)
+    summary = _summary(
+        f,
+        e,
+        {m: np.asarray(v) for m, v in removed.items()},
+        {m: np.asarray(v) for m, v in kept.items()},
+        {m: np.asarray(v) for m, v in out_rm.items()},
+        {m: np.asarray(v) for m, v in out_kp.items()},
+    )
+    return {"method": ex.method, "recommendations": len(f), "top": top, "k": kk, **summary}
 
 
 def user_attention(

@@ -18,9 +18,16 @@ import numpy as np
 from gnn.core._recommender import Recommender
 from gnn.graph._data import TrainData
 from gnn.graph._export import Progress
-from gnn.users._explained import Explained, recommend_and_explain, similar_songs, writeback_rows
-from gnn.users._pipeline import Experiment, TrainResult, train_model
+from gnn.users._explained import (
+    Explained,
+    explainable,
+    recommend_and_explain,
+    similar_songs,
+    writeback_rows,
+)
+from gnn.users._pipeline import Experiment, TrainResult, make_recommender, train_model
 from graphdb import Writeback
+from spotify_engine.errors import ModelError
 
 
 @dataclass
@@ -62,6 +69,10 @@ def write_back(
 ) -> WriteBackResult:
     """Recommend for ``users`` (default: all) on the full history, explain, and write the
     recommendations with their evidence, ``SIMILAR_TO``, ``AFFINITY`` and the ``ModelRun``.
+
+    Graph models are explained by gradients, EASE and ItemKNN exactly (see
+    ``gnn.users._explained``); only evidence that holds in the graph is written, and
+    ``AFFINITY`` is each user's share of plays per genre.
 
     ``progress(phase, done, total)`` is called with the phases ``"recommend + explain"`` and
     ``"write back"``.
@@ -122,7 +133,17 @@ def train_and_write_back(
     the run (activated unless ``activate=False``) and, given a driver, write it back.
 
     ``progress`` sees the phase ``"train"`` (0 of 1, then 1 of 1) and then the write-back's.
+
+    Raises:
+        ModelError: given a driver, ``model`` cannot be explained (checked before training:
+            only explainable runs are written back, so every recommendation in the graph has
+            true evidence).
     """
+    if driver is not None and not explainable(make_recommender(model, **(overrides or {}))):
+        raise ModelError(
+            f"{model} cannot be explained, so its recommendations cannot be written back",
+            hint="write back enhancedgat, ease or itemknn, or train with --no-writeback",
+        )
     report = progress or _quiet
     report("train", 0, 1)
     res = train_model(exp, model, runs_root=runs_root, overrides=overrides, activate=activate)
