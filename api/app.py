@@ -18,9 +18,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
-from api.routers import events, health, models, playlists, sessions, songs, users
+from api.routers import events, health, metrics, models, playlists, sessions, songs, users
 from api.services.cache import TTLCache
 from api.services.graph import Graph
+from api.services.metrics import MetricsMiddleware
 from api.services.models import ModelService
 from spotify_engine.settings import Settings, get_settings
 
@@ -81,8 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key"],
         )
+    app.add_middleware(MetricsMiddleware)
     errors.install(app, retry_after_s=settings.api_retry_after_s)
-    for module in (health, users, songs, sessions, playlists, events, models):
+    for module in (health, users, songs, sessions, playlists, events, models, metrics):
         app.include_router(module.router)
     return app
 

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 
-from api.schemas import ID_PATTERN
+from api.schemas import ID_PATTERN, MAX_SEEDS, ArtistRef, GraphId
 from api.services.cache import TTLCache
 from api.services.events import check_api_key
 from api.services.graph import Graph
 from api.services.models import ModelService
+from api.services.rules import Rules
 from spotify_engine.settings import Settings
 
 
@@ -49,3 +50,26 @@ UserId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description="Us
 SongId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description="Song.id")]
 PlaylistId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description="Playlist.id")]
 K = Annotated[int, Query(ge=1, le=100, description="list length, 1..100")]
+
+
+def _rules(
+    exclude_songs: Annotated[
+        list[GraphId],
+        Query(max_length=MAX_SEEDS, description="song ids never to return (repeat the parameter)"),
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
+    exclude_artists: Annotated[
+        list[ArtistRef],
+        Query(
+            max_length=MAX_SEEDS,
+            description="artists (id, or name ignoring case) whose songs are never returned",
+        ),
+    ] = [],  # noqa: B006
+    genre: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="genre id or name")
+    ] = None,
+) -> Rules:
+    return Rules.of(exclude_songs=exclude_songs, exclude_artists=exclude_artists, genre=genre)
+
+
+#: ``exclude_songs``, ``exclude_artists`` and ``genre`` query parameters, applied before the top k.
+RulesDep = Annotated[Rules, Depends(_rules)]

@@ -14,6 +14,8 @@ MAX_PLAYS = 1000
 
 GraphId = Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=200)]
 TrackUri = Annotated[str, StringConstraints(pattern=r"^spotify:track:[A-Za-z0-9]{1,64}$")]
+#: An artist by id or by name (matched ignoring case).
+ArtistRef = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class _Model(BaseModel):
@@ -131,7 +133,26 @@ class UserProfile(_Model):
 
 
 # -- sessions and playlists ---------------------------------------------------------------------
-class NextSongRequest(_Model):
+class RuleFields(_Model):
+    """Rules applied before the list is cut to ``k``."""
+
+    exclude_songs: list[GraphId] = Field(
+        default_factory=list, max_length=MAX_SEEDS, description="song ids never to suggest"
+    )
+    exclude_artists: list[ArtistRef] = Field(
+        default_factory=list,
+        max_length=MAX_SEEDS,
+        description="artists (id, or name ignoring case) whose songs are never suggested",
+    )
+    genre: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="only songs of this genre (id or name)",
+    )
+
+
+class NextSongRequest(RuleFields):
     user_id: GraphId | None = None
     recent_song_ids: list[GraphId] = Field(
         min_length=1, max_length=MAX_SEEDS, description="the session so far, oldest first"
@@ -140,7 +161,7 @@ class NextSongRequest(_Model):
     k: int = Field(default=10, ge=1, le=100)
 
 
-class PlaylistContinueRequest(_Model):
+class PlaylistContinueRequest(RuleFields):
     name: str | None = Field(default=None, max_length=200)
     song_ids: list[GraphId] | None = Field(default=None, min_length=1, max_length=MAX_SEEDS)
     track_uris: list[TrackUri] | None = Field(default=None, min_length=1, max_length=MAX_SEEDS)
@@ -166,6 +187,9 @@ class Suggestions(_Model):
     run_id: str | None = None
     fallback: bool = Field(description="true when no trained task model answered")
     cold_start: bool = Field(default=False, description="nothing in the input was known")
+    ignored: list[str] = Field(
+        default_factory=list, description="input song ids the graph does not know, left out"
+    )
     items: list[SongScore]
 
 

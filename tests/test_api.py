@@ -363,6 +363,171 @@ def test_playlist_continuation(
     assert "name" in problem(client.post("/playlists/continue", json={"k": 5}), 422)["detail"]
 
 
+# -- partial input and rules (issue 14) ---------------------------------------------------------
+def _artists(driver: neo4j.Driver, db: str) -> dict[str, tuple[str, str]]:
+    """``{song_id: (artist_id, artist_name)}``."""
+    return {
+        x["s"]: (x["a"], x["n"])
+        for x in rows(
+            driver, db, "MATCH (s:Song)-[:BY]->(a:Artist) RETURN s.id AS s, a.id AS a, a.name AS n"
+        )
+    }
+
+
+def _ids(r: dict) -> list[str]:
+    return [i["song_id"] for i in r["items"]]
+
+
+def test_unknown_input_songs_are_ignored_and_listed(client: httpx.Client, world: World) -> None:
+    """Issue 14 item 2: one unknown song no longer fails a session or a playlist."""
+    seeds = world.songs[10:13]
+    full = client.post("/sessions/next", json={"recent_song_ids": seeds, "k": 5}).json()
+    assert full["ignored"] == []
+    mixed = [seeds[0], "S999999", seeds[1], "S888888", seeds[2], "S999999"]
+    r = client.post("/sessions/next", json={"recent_song_ids": mixed, "k": 5})
+    assert r.status_code == 200, r.text
+    assert r.json()["ignored"] == ["S999999", "S888888"]
+    assert r.json()["items"] == full["items"]
+    b = problem(
+        client.post("/sessions/next", json={"recent_song_ids": ["S999999", "S888888"]}), 404
+    )
+    assert "S999999" in b["detail"] and "S888888" in b["detail"]
+
+    plain = client.post("/playlists/continue", json={"song_ids": seeds[:2], "k": 5}).json()
+    r = client.post(
+        "/playlists/continue", json={"song_ids": [seeds[0], "S777777", seeds[1]], "k": 5}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["ignored"] == ["S777777"] and r.json()["items"] == plain["items"]
+    assert (
+        "S777777"
+        in problem(client.post("/playlists/continue", json={"song_ids": ["S777777"]}), 404)[
+            "detail"
+        ]
+    )
+    # A name is still something to continue from.
+    named = client.post(
+        "/playlists/continue", json={"song_ids": ["S777777"], "name": "Chill Rock", "k": 5}
+    ).json()
+    assert named["ignored"] == ["S777777"] and named["cold_start"] is True
+    assert len(named["items"]) == 5
+
+
+def test_rules_on_user_recommendations(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """Issue 14 item 3: excluded songs and artists are left out before the cut, so k items
+    come back on every path (precomputed, live, popular)."""
+    artists = _artists(driver, neo4j_settings.neo4j_database)
+    for user, by_name in (
+        (world.fresh_user, False),
+        (world.live_user, True),
+        (world.empty_user, False),
+    ):
+        url = f"/users/{user}/recommendations"
+        base = client.get(url, params={"k": 5, "explain": "false"}).json()
+        song = base["items"][0]["song_id"]
+        artist_id, artist_name = artists[base["items"][1]["song_id"]]
+        artist = artist_name.upper() if by_name else artist_id
+        r = client.get(
+            url,
+            params={
+                "k": 5,
+                "explain": "false",
+                "exclude_songs": [song],
+                "exclude_artists": [artist],
+            },
+        ).json()
+        assert len(r["items"]) == 5, r
+        assert song not in _ids(r)
+        assert all(artists[s][0] != artist_id for s in _ids(r)), r
+        if user == world.empty_user:
+            assert r["source"] == "popular"
+    g = client.get(
+        f"/users/{world.fresh_user}/recommendations",
+        params={"k": 3, "genre": world.genre, "exclude_artists": ["no-such-artist"]},
+    )
+    assert g.status_code == 200 and len(g.json()["items"]) == 3
+
+
+def test_rules_on_similar_songs(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    db = neo4j_settings.neo4j_database
+    artists = _artists(driver, db)
+    ranked = [
+        x["t"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (:Song {id: $s})-[x:SIMILAR_TO]->(t) RETURN t.id AS t ORDER BY x.rank",
+            s=world.fresh_song,
+        )
+    ]
+    song, artist = ranked[0], artists[ranked[1]][0]
+    want = [t for t in ranked if t != song and artists[t][0] != artist][:3]
+    assert len(want) == 3
+    r = client.get(
+        f"/songs/{world.fresh_song}/similar",
+        params={"k": 3, "exclude_songs": [song], "exclude_artists": [artist]},
+    ).json()
+    assert _ids(r) == want
+
+
+def test_rules_on_next_song_and_continuation_fallbacks(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    db = neo4j_settings.neo4j_database
+    artists = _artists(driver, db)
+    in_genre = {
+        x["s"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (s:Song)-[:IN_GENRE]->(:Genre {id: $g}) RETURN s.id AS s",
+            g=world.genre,
+        )
+    }
+    seed = rows(
+        driver,
+        db,
+        "MATCH (a:Song)-[f:FOLLOWED_BY]->() WITH a, count(f) AS n WHERE n >= 3 "
+        "RETURN a.id AS a ORDER BY n DESC, a.id LIMIT 1",
+    )[0]["a"]
+    members = [
+        x["s"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (:Playlist {id: $p})-[c:CONTAINS]->(s) RETURN s.id AS s ORDER BY c.pos",
+            p=world.playlist_id,
+        )
+    ]
+    for path, body in (
+        ("/sessions/next", {"recent_song_ids": [seed]}),
+        ("/playlists/continue", {"song_ids": members[:2]}),
+    ):
+        base = client.post(path, json={**body, "k": 5}).json()
+        song = base["items"][0]["song_id"]
+        artist = artists[base["items"][1]["song_id"]][0]
+        r = client.post(
+            path, json={**body, "k": 5, "exclude_songs": [song], "exclude_artists": [artist]}
+        ).json()
+        assert len(r["items"]) == 5, r
+        assert song not in _ids(r) and all(artists[s][0] != artist for s in _ids(r)), r
+        # What the rules did not remove keeps its order (filtered in the query, before the cut).
+        kept = [s for s in _ids(base) if s != song and artists[s][0] != artist]
+        assert _ids(r)[: len(kept)] == kept
+        g = client.post(path, json={**body, "k": 4, "genre": world.genre}).json()
+        assert len(g["items"]) == 4 and set(_ids(g)) <= in_genre, g
+    r = client.get(
+        f"/playlists/{world.playlist_id}/continuation",
+        params={"k": 5, "exclude_artists": [artists[members[0]][0]]},
+    ).json()
+    assert len(r["items"]) == 5
+    assert all(artists[s][0] != artists[members[0]][0] for s in _ids(r))
+
+
 # -- validation ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("path", "field"),
@@ -566,3 +731,65 @@ def test_trained_task_models_answer_once_activated(
     r = client.post("/playlists/continue", json={"song_ids": members[:3], "k": 5}).json()
     assert (r["model"], r["run_id"], r["fallback"]) == ("itemknn", playlist_run, False)
     assert [i["song_id"] for i in r["items"]] == [s for s, _ in want]
+
+    # Issue 14: the rules cut a model's ranking before the top k, not after.
+    artists = _artists(driver, neo4j_settings.neo4j_database)
+    ranked = load_next_song_predictor(world.runs_root).predict_next(
+        recent_song_ids=seeds, k=len(snap.song_ids)
+    )
+    song, artist = ranked[0][0], artists[ranked[1][0]][0]
+    want_ids = [s for s, _ in ranked if s != song and artists.get(s, ("",))[0] != artist][:5]
+    r = client.post(
+        "/sessions/next",
+        json={
+            "recent_song_ids": [*seeds, "S999999"],
+            "k": 5,
+            "exclude_songs": [song],
+            "exclude_artists": [artist],
+        },
+    ).json()
+    assert r["model"] == "markov" and r["ignored"] == ["S999999"]
+    assert _ids(r) == want_ids
+    ranked = load_playlist_continuer(world.runs_root).continue_playlist(
+        song_ids=members[:3], k=len(snap.song_ids)
+    )
+    artist = artists[ranked[0][0]][0]
+    want_ids = [s for s, _ in ranked if artists.get(s, ("",))[0] != artist][:5]
+    r = client.post(
+        "/playlists/continue",
+        json={"song_ids": members[:3], "k": 5, "exclude_artists": [artist]},
+    ).json()
+    assert r["model"] == "itemknn" and _ids(r) == want_ids
+
+
+# -- metrics (issue 14) --------------------------------------------------------------------------
+def test_metrics(client: httpx.Client, world: World) -> None:
+    """Issue 14 item 5: Prometheus text at /metrics, per route template."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for _ in range(2):
+        client.get(f"/users/{world.fresh_user}/recommendations", params={"k": 3})
+    client.get("/nothing/here")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    samples = [s for fam in text_string_to_metric_families(r.text) for s in fam.samples]
+
+    def value(name: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    route = "/users/{user_id}/recommendations"
+    assert value("spotify_engine_http_requests_total", method="GET", route=route, status="200") >= 2
+    assert value("spotify_engine_http_requests_total", route="<unmatched>", status="404") >= 1
+    assert value("spotify_engine_http_request_duration_seconds_count", route=route) >= 2
+    assert value("spotify_engine_http_request_duration_seconds_bucket", route=route, le="+Inf") >= 2
+    assert not [s for s in samples if world.fresh_user in s.labels.get("route", "")]
+    assert value("spotify_engine_cache_lookups_total", kind="recs", result="hit") >= 1
+    assert value("spotify_engine_cache_lookups_total", kind="recs", result="miss") >= 1
+    assert value("spotify_engine_active_run", task="user", run_id=world.run_id) == 1
+    assert value("spotify_engine_model_loaded", task="user") == 1
+    assert "# TYPE spotify_engine_neo4j_errors_total counter" in r.text
+    assert "/metrics" not in client.get("/openapi.json").json()["paths"]

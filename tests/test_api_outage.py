@@ -51,6 +51,10 @@ def _wait(client: httpx.Client, path: str, status: int, timeout: float) -> httpx
         time.sleep(0.5)
 
 
+def _sample(text: str, series: str) -> float:
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))
+
+
 def test_503_while_neo4j_is_down_then_recovers(outage_server: LocalServer, tmp_path: Path) -> None:
     s = outage_server.settings
     drv = connect(s)
@@ -85,6 +89,10 @@ def test_503_while_neo4j_is_down_then_recovers(outage_server: LocalServer, tmp_p
         h = client.get("/health")
         assert h.status_code == 200 and h.json()["status"] == "degraded"
         assert h.json()["neo4j"]["reachable"] is False
+        # Issue 14: the outage is counted, and /metrics itself needs no Neo4j.
+        m = client.get("/metrics")
+        assert m.status_code == 200
+        assert _sample(m.text, 'spotify_engine_neo4j_errors_total{error="GraphUnavailable"}') >= 1
 
         outage_server.start()
         r = _wait(client, "/songs/OUT1", 200, timeout=60)

@@ -121,3 +121,56 @@ def test_compose_has_the_api_next_to_neo4j() -> None:
     for pkg in ("spotify_engine", "ingest", "graphdb", "gnn", "api", "cypher"):
         assert f"COPY {pkg} ./{pkg}" in docker
     assert 'CMD ["spotify-engine", "serve"]' in docker
+
+
+def test_rules_parameters_and_snapshot_mask() -> None:
+    """Issue 14: the rules as Cypher parameters and as the live scorer's candidate mask."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from api.services.rules import Rules
+
+    rules = Rules.of(exclude_songs=["s2", "s2"], exclude_artists=["The Band"], genre="Rock")
+    assert rules.exclude_songs == ("s2",) and rules.any and not Rules().any
+    p = rules.params(["seed"])
+    assert p == {
+        "exclude_songs": ["s2", "seed"],
+        "exclude_artists": ["The Band", "the band"],
+        "genre": "Rock",
+    }
+    snap = SimpleNamespace(
+        num_songs=4,
+        num_genres=2,
+        num_artists=2,
+        song_ids=np.array(["s0", "s1", "s2", "s3"], dtype=object),
+        genre_ids=np.array(["g0", "g1"], dtype=object),
+        genre_names=np.array(["rock", "jazz"], dtype=object),
+        artist_ids=np.array(["a0", "a1"], dtype=object),
+        artist_names=np.array(["The Band", "Other"], dtype=object),
+        song_genre=np.array([[0, 1, 2, 3], [0, 0, 0, 1]]),
+        song_artist=np.array([[0, 1, 2, 3], [0, 1, 1, 1]]),
+    )
+    # s0: artist excluded; s2: song excluded; s3: other genre; s1 is all that is left.
+    assert rules.song_mask(snap).tolist() == [False, True, False, False]
+    assert Rules().song_mask(snap) is None
+    assert Rules.of(exclude_artists=["a1"]).song_mask(snap).tolist() == [True, False, False, False]
+
+
+def test_metrics_render_the_active_runs() -> None:
+    from api.services import metrics
+
+    metrics.cache_lookup("recs", hit=True)
+    text, media_type = metrics.render(
+        active={"user": "run-1", "session": None}, loaded={"user": True, "session": False}
+    )
+    assert media_type.startswith("text/plain")
+    out = text.decode()
+    assert (
+        f'spotify_engine_active_run{{run_id="run-1",task="user",worker="{metrics.WORKER}"}} 1.0'
+        in out
+    )
+    assert 'task="session"' in out and 'run_id="none"' in out
+    assert 'spotify_engine_cache_lookups_total{kind="recs",result="hit"}' in out
+    text, _ = metrics.render(active={"user": "run-2"}, loaded={})
+    assert 'run_id="run-1"' not in text.decode()  # the old run's series is gone

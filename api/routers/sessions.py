@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from api.deps import CacheDep, GraphDep, ModelsDep
 from api.schemas import NextSongRequest, Problem, Suggestions
 from api.services import suggestions
+from api.services.rules import Rules
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -19,7 +20,8 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
 async def post_next(
     body: NextSongRequest, graph: GraphDep, models: ModelsDep, cache: CacheDep
 ) -> Suggestions:
-    """What to play next after ``recent_song_ids`` (oldest first)."""
+    """What to play next after ``recent_song_ids`` (oldest first); unknown songs are ignored
+    (and listed), the rules apply before the top k is cut."""
     return await suggestions.next_songs(
         graph=graph,
         models=models,
@@ -28,4 +30,9 @@ async def post_next(
         user_id=body.user_id,
         at=body.at,
         k=body.k,
+        rules=Rules.of(
+            exclude_songs=body.exclude_songs,
+            exclude_artists=body.exclude_artists,
+            genre=body.genre,
+        ),
     )

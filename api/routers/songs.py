@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CacheDep, GraphDep, K, ModelsDep, SongId
+from api.deps import CacheDep, GraphDep, K, ModelsDep, RulesDep, SongId
 from api.schemas import Problem, SimilarSongs, Song
 from api.services import catalog
 
@@ -21,9 +21,15 @@ async def get_song(song_id: SongId, graph: GraphDep) -> Song:
 
 @router.get("/{song_id}/similar", response_model=SimilarSongs, responses=_404)
 async def get_similar(
-    song_id: SongId, graph: GraphDep, models: ModelsDep, cache: CacheDep, k: K = 10
+    song_id: SongId,
+    graph: GraphDep,
+    models: ModelsDep,
+    cache: CacheDep,
+    rules: RulesDep,
+    k: K = 10,
 ) -> SimilarSongs:
-    """Nearest songs in the active run's learned embeddings (``SIMILAR_TO``)."""
+    """Nearest songs in the active run's learned embeddings (``SIMILAR_TO``), within the
+    rules."""
     return await catalog.similar_songs(
-        graph=graph, cache=cache, song_id=song_id, k=k, run_id=models.active["user"]
+        graph=graph, cache=cache, song_id=song_id, k=k, run_id=models.active["user"], rules=rules
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CacheDep, GraphDep, K, ModelsDep, SongId, UserId
+from api.deps import CacheDep, GraphDep, K, ModelsDep, RulesDep, SongId, UserId
 from api.schemas import Explanation, Problem, Recommendations, UserProfile
 from api.services import catalog, recommendations
 
@@ -22,16 +22,15 @@ async def get_recommendations(
     graph: GraphDep,
     models: ModelsDep,
     cache: CacheDep,
+    rules: RulesDep,
     k: K = 10,
-    genre: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="genre id or name")
-    ] = None,
     explain: Annotated[bool, Query(description="include reasons and weighted evidence")] = True,
 ) -> Response:
     """Top-k songs: precomputed by the active run when fresh, scored live otherwise;
-    popular songs (``cold_start``) for an unknown user or one without history."""
+    popular songs (``cold_start``) for an unknown user or one without history. The rules
+    (``genre``, ``exclude_songs``, ``exclude_artists``) apply before the top k is cut."""
     body = await recommendations.recommend(
-        graph=graph, models=models, cache=cache, user_id=user_id, k=k, genre=genre, explain=explain
+        graph=graph, models=models, cache=cache, user_id=user_id, k=k, rules=rules, explain=explain
     )
     return Response(body, media_type="application/json")
 

@@ -6,6 +6,8 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
+from api.services.metrics import cache_lookup
+
 
 class TTLCache:
     """``get``/``put`` with a time-to-live; ``ttl_s <= 0`` disables caching.
@@ -25,10 +27,13 @@ class TTLCache:
         if self.ttl_s <= 0:
             return None
         hit = self._data.get(key)
+        kind = str(key[0]) if isinstance(key, tuple) and key else "other"
         if hit is None or hit[0] < time.monotonic():
             self.misses += 1
+            cache_lookup(kind, hit=False)
             return None
         self.hits += 1
+        cache_lookup(kind, hit=True)
         return hit[1]
 
     def put(self, key: Hashable, value: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from api.schemas import ListeningStats, Ref, SimilarSongs, Song, SongScore, UserProfile, WeightedRef
 from api.services.cache import TTLCache
 from api.services.graph import Graph
+from api.services.rules import Rules
 from spotify_engine.errors import NotFound
 
 
@@ -62,13 +63,30 @@ async def require_user(*, graph: Graph, user_id: str) -> int:
     return int(r["songs"])
 
 
-async def scored(*, graph: Graph, pairs: Sequence[tuple[str, float]], k: int) -> list[SongScore]:
-    """Ranked items with names for ``(song_id, score)`` pairs (unknown ids dropped)."""
-    pairs = list(pairs)[:k]
-    meta = await known_songs(graph=graph, song_ids=[s for s, _ in pairs])
+async def allowed_songs(
+    *, graph: Graph, song_ids: Sequence[str], rules: Rules
+) -> dict[str, tuple[str | None, str | None]]:
+    """``{song_id: (name, artist)}`` for the ids that exist and pass ``rules``."""
+    if not song_ids:
+        return {}
+    if not rules.any:
+        return await known_songs(graph=graph, song_ids=song_ids)
+    rows = await graph.read(
+        "api/allowed_songs", song_ids=list(dict.fromkeys(song_ids)), **rules.params()
+    )
+    return {r["song_id"]: (r["name"], r["artist"]) for r in rows}
+
+
+async def scored(
+    *, graph: Graph, pairs: Sequence[tuple[str, float]], k: int, rules: Rules = Rules()
+) -> list[SongScore]:
+    """Ranked items with names for ``(song_id, score)`` pairs: unknown ids and songs the rules
+    leave out are dropped before the list is cut to ``k``."""
+    pairs = list(pairs)
+    meta = await allowed_songs(graph=graph, song_ids=[s for s, _ in pairs], rules=rules)
     out: list[SongScore] = []
     for sid, score in pairs:
-        if sid in meta:
+        if sid in meta and len(out) < k:
             name, artist = meta[sid]
             out.append(
                 SongScore(
@@ -79,14 +97,14 @@ async def scored(*, graph: Graph, pairs: Sequence[tuple[str, float]], k: int) ->
 
 
 async def similar_songs(
-    *, graph: Graph, cache: TTLCache, song_id: str, k: int, run_id: str | None
+    *, graph: Graph, cache: TTLCache, song_id: str, k: int, run_id: str | None, rules: Rules
 ) -> SimilarSongs:
-    key = ("similar", song_id, k, run_id)
+    key = ("similar", song_id, k, run_id, rules)
     hit = cache.get(key)
     if hit is not None:
         return hit
     await require_songs(graph=graph, song_ids=[song_id])
-    rows = await graph.read("explain/similar_songs", song_id=song_id, k=k)
+    rows = await graph.read("api/similar_songs", song_id=song_id, k=k, **rules.params())
     out = SimilarSongs(
         song_id=song_id,
         run_id=rows[0]["run_id"] if rows else None,
@@ -110,28 +128,31 @@ async def popular(
     graph: Graph,
     cache: TTLCache,
     k: int,
-    genres: Sequence[str] = (),
-    exclude: Sequence[str] = (),
+    rules: Rules = Rules(),
+    exclude: Iterable[str] = (),
 ) -> list[SongScore]:
-    """The most played songs (optionally within genres), ``exclude`` left out."""
+    """The most played songs within ``rules``, ``exclude`` (e.g. the seeds) left out too."""
+    genres = [rules.genre] if rules.genre else []
     wanted = sorted({*genres, *(g.lower() for g in genres)})
-    limit = min(100 + len(exclude), k + len(exclude))
-    key = ("popular", tuple(wanted), limit)
+    params = rules.params(exclude)
+    key = ("popular", tuple(wanted), k, tuple(params["exclude_songs"]), rules.exclude_artists)
     rows = cache.get(key)
     if rows is None:
         rows = [
             (r["song_id"], r["name"], r["artist"], float(r["score"]))
-            for r in await graph.read("api/popular_songs", genres=wanted, k=limit)
+            for r in await graph.read(
+                "api/popular_songs",
+                genres=wanted,
+                k=k,
+                exclude_songs=params["exclude_songs"],
+                exclude_artists=params["exclude_artists"],
+            )
         ]
         cache.put(key, rows)
-    skip = set(exclude)
-    out: list[SongScore] = []
-    for sid, name, artist, score in rows:
-        if sid not in skip and len(out) < k:
-            out.append(
-                SongScore(rank=len(out) + 1, song_id=sid, name=name, artist=artist, score=score)
-            )
-    return out
+    return [
+        SongScore(rank=n + 1, song_id=sid, name=name, artist=artist, score=score)
+        for n, (sid, name, artist, score) in enumerate(rows)
+    ]
 
 
 async def user_profile(*, graph: Graph, user_id: str, top: int) -> UserProfile:

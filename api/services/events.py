@@ -22,7 +22,8 @@ from api.schemas import PlaysBatch, PlaysRecorded
 from api.services.cache import TTLCache
 from api.services.catalog import require_songs
 from api.services.graph import Graph
-from spotify_engine.errors import CredentialsMissing, CredentialsRefused, QueryFailed
+from api.services.metrics import neo4j_error
+from spotify_engine.errors import CredentialsMissing, CredentialsRefused, GraphError, QueryFailed
 from spotify_engine.settings import Settings
 
 
@@ -95,7 +96,11 @@ async def record_plays(
             res = loader.load_plays(table)
         return res.sessions_new
 
-    created = await anyio.to_thread.run_sync(load)
+    try:
+        created = await anyio.to_thread.run_sync(load)
+    except GraphError as exc:
+        neo4j_error(exc)
+        raise
     if created:
         cache.clear()
     return PlaysRecorded(

@@ -19,7 +19,9 @@ from typing import Any
 
 import neo4j
 
+from api.services.metrics import neo4j_error
 from graphdb import CYPHER_DIR, FAIL_FAST, QueryRegistry, connect, connect_async, graph_errors
+from spotify_engine.errors import GraphError
 from spotify_engine.settings import Settings
 
 #: Connections of the read driver: the API serves many requests at once.
@@ -46,13 +48,17 @@ class Graph:
         self._sync_lock = threading.Lock()
 
     async def read(self, name: str, **params: Any) -> list[neo4j.Record]:
-        with graph_errors():
-            records, _, _ = await self.driver.execute_query(
-                self.reg.query(name),
-                parameters_=params,
-                database_=self.database,
-                routing_=neo4j.RoutingControl.READ,
-            )
+        try:
+            with graph_errors():
+                records, _, _ = await self.driver.execute_query(
+                    self.reg.query(name),
+                    parameters_=params,
+                    database_=self.database,
+                    routing_=neo4j.RoutingControl.READ,
+                )
+        except GraphError as exc:
+            neo4j_error(exc)
+            raise
         return records
 
     async def read_one(self, name: str, **params: Any) -> neo4j.Record | None:
@@ -60,8 +66,12 @@ class Graph:
         return records[0] if records else None
 
     async def server_version(self) -> str:
-        with graph_errors():
-            info = await self.driver.get_server_info(database=self.database)
+        try:
+            with graph_errors():
+                info = await self.driver.get_server_info(database=self.database)
+        except GraphError as exc:
+            neo4j_error(exc)
+            raise
         return str(info.agent)
 
     def sync_driver(self) -> neo4j.Driver:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from api.services.predictors import load_task_model
 from spotify_engine.errors import NotFound
 
@@ -44,22 +42,6 @@ class LiveModel:
 
         model = getattr(self.rec, "model", None)
         return model is not None and supports_explanations(model)
-
-    def genre_mask(self, genre: str) -> np.ndarray:
-        """Songs in ``genre`` (by id, or by name ignoring case)."""
-        snap = self.snap
-        names = snap.genre_names if snap.genre_names is not None else snap.genre_ids
-        want = genre.lower()
-        gids = [
-            g
-            for g in range(snap.num_genres)
-            if str(snap.genre_ids[g]) == genre or str(names[g] or "").lower() == want
-        ]
-        mask = np.zeros(snap.num_songs, dtype=bool)
-        if gids:
-            songs = snap.song_genre[0][np.isin(snap.song_genre[1], gids)]
-            mask[songs] = True
-        return mask
 
 
 def build_live(run: Any) -> LiveModel:

@@ -3,7 +3,9 @@
 "Fresh" means written back by the active user run (``Recommendation.run_id`` equals it).
 Otherwise the active run scores the user now, in a worker thread, with the same explainer
 that wrote the precomputed evidence. Unknown users and users without history get popular
-songs, flagged ``cold_start``.
+songs, flagged ``cold_start``. The rules (genre, excluded songs and artists) are applied before
+the cut on every path: in the Cypher ``WHERE``, or as the live scorer's candidate mask; when
+the precomputed rows left after the rules are fewer than ``k``, the live model answers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from api.services.cache import TTLCache
 from api.services.catalog import known_songs, popular, require_songs, require_user
 from api.services.graph import Graph
 from api.services.models import LiveModel, ModelService
+from api.services.rules import Rules
 from spotify_engine.errors import NotFound
 
 _LABEL_TYPE = {
@@ -45,18 +48,18 @@ async def recommend(
     cache: TTLCache,
     user_id: str,
     k: int,
-    genre: str | None,
+    rules: Rules,
     explain: bool,
 ) -> bytes:
     """The recommendations as JSON bytes (a :class:`Recommendations`), cached rendered: the
     hot path of the API skips validation and serialisation on a cache hit."""
     active = models.active["user"]
-    key = ("recs", user_id, k, genre, explain, active)
+    key = ("recs", user_id, k, rules, explain, active)
     hit = cache.get(key)
     if hit is not None:
         return hit
     out = await _recommend(
-        graph=graph, models=models, cache=cache, user_id=user_id, k=k, genre=genre, explain=explain
+        graph=graph, models=models, cache=cache, user_id=user_id, k=k, rules=rules, explain=explain
     )
     body = out.model_dump_json().encode()
     cache.put(key, body)
@@ -70,12 +73,13 @@ async def _recommend(
     cache: TTLCache,
     user_id: str,
     k: int,
-    genre: str | None,
+    rules: Rules,
     explain: bool,
 ) -> Recommendations:
     active = models.active["user"]
     live = models.live
-    row = await graph.read_one("api/user_recommendations", user_id=user_id, k=k, genre=genre)
+    genre = rules.genre
+    row = await graph.read_one("api/user_recommendations", user_id=user_id, k=k, **rules.params())
     if row is not None and row["items"]:
         items = row["items"]
         fresh = active is not None and all(r["run_id"] == active for r in items)
@@ -106,7 +110,7 @@ async def _recommend(
     if history and live is not None and user_id in live.user_index:
         explained = explain and models.live_explain and live.explainable
         items = await anyio.to_thread.run_sync(
-            _live_items, live, live.user_index[user_id], k, genre, explained
+            _live_items, live, live.user_index[user_id], k, rules, explained
         )
         meta = await known_songs(graph=graph, song_ids=[i.song_id for i in items])
         for item in items:
@@ -121,7 +125,7 @@ async def _recommend(
             explained=explained,
             items=items,
         )
-    songs = await popular(graph=graph, cache=cache, k=k, genres=[genre] if genre else [])
+    songs = await popular(graph=graph, cache=cache, k=k, rules=rules)
     return Recommendations(
         user_id=user_id,
         source="popular",
@@ -133,14 +137,14 @@ async def _recommend(
 
 
 def _live_items(
-    live: LiveModel, u: int, k: int, genre: str | None, explain: bool
+    live: LiveModel, u: int, k: int, rules: Rules, explain: bool
 ) -> list[RecommendationItem]:
     from gnn.explain import GradientExplainer
     from gnn.users import Explained, writeback_rows
 
     users = np.array([u])
     with live.lock:
-        mask = live.genre_mask(genre) if genre else None
+        mask = rules.song_mask(live.snap)
         kk = min(k, live.snap.num_songs)
         ids, scores = live.rec.recommend(users, kk, live.full, candidates_mask=mask)
         keep = (ids[0] >= 0) & np.isfinite(scores[0])

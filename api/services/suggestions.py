@@ -4,38 +4,93 @@ The trained task model answers when one is active and loaded (called in a worker
 otherwise the graph does: ``FOLLOWED_BY`` transition counts out of the recent songs (latest
 weighing most) or ``CONTAINS`` co-occurrence with the seed songs, topped up with popular
 songs. The response names what answered.
+
+Input songs the graph does not know are left out and listed (``ignored``); only when nothing
+usable is left is the request a 404. Rules (:class:`~api.services.rules.Rules`) are applied
+before the cut: in the fallbacks' Cypher, and for a model by asking it for more candidates
+until ``k`` pass (or it has no more).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import anyio
 
 from api.schemas import PlaylistSuggestions, SongScore, Suggestions
 from api.services.cache import TTLCache
-from api.services.catalog import popular, require_songs, require_user, scored
+from api.services.catalog import known_songs, popular, require_user, scored
 from api.services.graph import Graph
 from api.services.models import ModelService
+from api.services.rules import Rules
 from spotify_engine.errors import NotFound
 
 FALLBACK_NEXT = "graph-transitions"
 FALLBACK_PLAYLIST = "graph-cooccurrence"
+#: The most candidates asked of a task model while looking for ``k`` that pass the rules.
+MAX_CANDIDATES = 5000
 
 
 async def _top_up(
-    *, graph: Graph, cache: TTLCache, items: list[SongScore], k: int, exclude: Sequence[str]
+    *,
+    graph: Graph,
+    cache: TTLCache,
+    items: list[SongScore],
+    k: int,
+    exclude: Sequence[str],
+    rules: Rules,
 ) -> list[SongScore]:
-    """Fill up to ``k`` with popular songs, scored below every item already there."""
+    """Fill up to ``k`` with popular songs within ``rules``, scored below every item there."""
     if len(items) >= k:
         return items
     seen = {*exclude, *(i.song_id for i in items)}
-    extra = await popular(graph=graph, cache=cache, k=k - len(items), exclude=sorted(seen))
+    extra = await popular(graph=graph, cache=cache, k=k - len(items), rules=rules, exclude=seen)
     floor = min([0.0, *(i.score for i in items)])
     for s in extra:
         items.append(s.model_copy(update={"rank": len(items) + 1, "score": floor - s.rank}))
     return items
+
+
+async def _usable(*, graph: Graph, song_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(known, ignored)``: the input songs the graph has (order and repeats kept) and the
+    distinct ones it lacks."""
+    found = await known_songs(graph=graph, song_ids=song_ids)
+    return [s for s in song_ids if s in found], [
+        s for s in dict.fromkeys(song_ids) if s not in found
+    ]
+
+
+def _none_known(ignored: Sequence[str]) -> NotFound:
+    shown = ", ".join(repr(s) for s in ignored[:10])
+    more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+    return NotFound(
+        f"unknown song{'s' if len(ignored) > 1 else ''} {shown}{more}: none of the input songs "
+        "is in the graph",
+        hint="unknown songs are ignored as long as one input song is known",
+    )
+
+
+async def _model_items(
+    *,
+    graph: Graph,
+    rank: Callable[[int], list[tuple[str, float]]],
+    k: int,
+    rules: Rules,
+    exclude: Sequence[str],
+) -> list[SongScore]:
+    """The model's top ``k`` within ``rules``: more candidates are asked for (x4 each time)
+    while too few pass and the model has more to give."""
+    want = k if not rules.any else min(MAX_CANDIDATES, 4 * k + len(rules.exclude_songs))
+    skip = set(exclude)
+    while True:
+        pairs = await anyio.to_thread.run_sync(rank, want)
+        items = await scored(
+            graph=graph, pairs=[p for p in pairs if p[0] not in skip], k=k, rules=rules
+        )
+        if len(items) >= k or len(pairs) < want or want >= MAX_CANDIDATES:
+            return items
+        want = min(MAX_CANDIDATES, 4 * want)
 
 
 async def next_songs(
@@ -47,8 +102,9 @@ async def next_songs(
     user_id: str | None,
     at: datetime | None,
     k: int,
+    rules: Rules = Rules(),
 ) -> Suggestions:
-    key = ("next", tuple(recent_song_ids), user_id, at, k, models.active["session"])
+    key = ("next", tuple(recent_song_ids), user_id, at, k, rules, models.active["session"])
     hit = cache.get(key)
     if hit is None:
         hit = await _next_songs(
@@ -59,6 +115,7 @@ async def next_songs(
             user_id=user_id,
             at=at,
             k=k,
+            rules=rules,
         )
         cache.put(key, hit)
     return hit
@@ -73,33 +130,44 @@ async def _next_songs(
     user_id: str | None,
     at: datetime | None,
     k: int,
+    rules: Rules,
 ) -> Suggestions:
     if user_id is not None:
         await require_user(graph=graph, user_id=user_id)
-    await require_songs(graph=graph, song_ids=recent_song_ids)
-    recent = list(recent_song_ids)
+    recent, ignored = await _usable(graph=graph, song_ids=recent_song_ids)
+    if not recent:
+        raise _none_known(ignored)
     predictor = models.predictors.get("session")
     if predictor is not None:
         at_ms = None if at is None else int(at.timestamp() * 1000)
-        pairs = await anyio.to_thread.run_sync(
-            lambda: predictor.predict_next(
-                recent_song_ids=recent, user_id=user_id, at_ms=at_ms, k=k
-            )
+        items = await _model_items(
+            graph=graph,
+            rank=lambda n: predictor.predict_next(
+                recent_song_ids=recent, user_id=user_id, at_ms=at_ms, k=n
+            ),
+            k=k,
+            rules=rules,
+            exclude=recent,
         )
-        items = await scored(graph=graph, pairs=[p for p in pairs if p[0] not in recent], k=k)
         return Suggestions(
             model=predictor.name,
             run_id=predictor.run_id,
             fallback=False,
             cold_start=False,
+            ignored=ignored,
             items=items,
         )
-    rows = await graph.read("api/next_by_transitions", song_ids=recent, k=k)
+    rows = await graph.read("api/next_by_transitions", song_ids=recent, k=k, **rules.params())
     items = await scored(graph=graph, pairs=[(r["song_id"], r["score"]) for r in rows], k=k)
     had = len(items)
-    items = await _top_up(graph=graph, cache=cache, items=items, k=k, exclude=recent)
+    items = await _top_up(graph=graph, cache=cache, items=items, k=k, exclude=recent, rules=rules)
     return Suggestions(
-        model=FALLBACK_NEXT, run_id=None, fallback=True, cold_start=had == 0, items=items
+        model=FALLBACK_NEXT,
+        run_id=None,
+        fallback=True,
+        cold_start=had == 0,
+        ignored=ignored,
+        items=items,
     )
 
 
@@ -111,35 +179,73 @@ async def continue_playlist(
     song_ids: Sequence[str],
     name: str | None,
     k: int,
+    rules: Rules = Rules(),
     playlist_id: str | None = None,
 ) -> PlaylistSuggestions:
-    seeds = list(dict.fromkeys(song_ids))
-    if seeds:
-        await require_songs(graph=graph, song_ids=seeds)
+    key = ("continue", tuple(song_ids), name, k, rules, playlist_id, models.active["playlist"])
+    hit = cache.get(key)
+    if hit is None:
+        hit = await _continue_playlist(
+            graph=graph,
+            models=models,
+            cache=cache,
+            song_ids=song_ids,
+            name=name,
+            k=k,
+            rules=rules,
+            playlist_id=playlist_id,
+        )
+        cache.put(key, hit)
+    return hit
+
+
+async def _continue_playlist(
+    *,
+    graph: Graph,
+    models: ModelService,
+    cache: TTLCache,
+    song_ids: Sequence[str],
+    name: str | None,
+    k: int,
+    rules: Rules,
+    playlist_id: str | None,
+) -> PlaylistSuggestions:
+    seeds, ignored = await _usable(graph=graph, song_ids=list(dict.fromkeys(song_ids)))
+    if ignored and not seeds and not (name or "").strip():
+        raise _none_known(ignored)
     predictor = models.predictors.get("playlist")
     if predictor is not None:
-        pairs = await anyio.to_thread.run_sync(
-            lambda: predictor.continue_playlist(song_ids=seeds, name=name, k=k)
+        items = await _model_items(
+            graph=graph,
+            rank=lambda n: predictor.continue_playlist(song_ids=seeds, name=name, k=n),
+            k=k,
+            rules=rules,
+            exclude=seeds,
         )
-        items = await scored(graph=graph, pairs=[p for p in pairs if p[0] not in seeds], k=k)
         return PlaylistSuggestions(
             model=predictor.name,
             run_id=predictor.run_id,
             fallback=False,
             cold_start=not seeds,
+            ignored=ignored,
             items=items,
             playlist_id=playlist_id,
             name=name,
         )
-    rows = await graph.read("api/playlist_cooccurrence", song_ids=seeds, k=k) if seeds else []
+    rows = (
+        await graph.read("api/playlist_cooccurrence", song_ids=seeds, k=k, **rules.params())
+        if seeds
+        else []
+    )
     items = await scored(graph=graph, pairs=[(r["song_id"], r["score"]) for r in rows], k=k)
     had = len(items)
-    items = await _top_up(graph=graph, cache=cache, items=items, k=k, exclude=seeds)
+    items = await _top_up(graph=graph, cache=cache, items=items, k=k, exclude=seeds, rules=rules)
     return PlaylistSuggestions(
         model=FALLBACK_PLAYLIST,
         run_id=None,
         fallback=True,
         cold_start=had == 0,
+        ignored=ignored,
         items=items,
         playlist_id=playlist_id,
         name=name,
@@ -147,7 +253,13 @@ async def continue_playlist(
 
 
 async def playlist_continuation(
-    *, graph: Graph, models: ModelService, cache: TTLCache, playlist_id: str, k: int
+    *,
+    graph: Graph,
+    models: ModelService,
+    cache: TTLCache,
+    playlist_id: str,
+    k: int,
+    rules: Rules = Rules(),
 ) -> PlaylistSuggestions:
     r = await graph.read_one("api/playlist_songs", playlist_id=playlist_id)
     if r is None or not r["found"]:
@@ -159,5 +271,6 @@ async def playlist_continuation(
         song_ids=r["song_ids"],
         name=r["name"],
         k=k,
+        rules=rules,
         playlist_id=playlist_id,
     )

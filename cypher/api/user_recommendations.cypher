@@ -1,12 +1,14 @@
 // name: api/user_recommendations
-// A user's precomputed recommendations (best first, optionally within one genre) with their weighted evidence.
-// params: $user_id, $k, $genre
+// A user's precomputed recommendations (best first) within the rules (genre, excluded songs and artists), with their weighted evidence.
+// params: $user_id, $k, $genre, $exclude_songs, $exclude_artists
 MATCH (u:User {id: $user_id})
 CALL (u) {
   MATCH (u)-[:RECEIVED]->(r:Recommendation)-[:OF]->(s:Song)
-  WHERE $genre IS NULL OR EXISTS {
-    MATCH (s)-[:IN_GENRE]->(g:Genre) WHERE g.id = $genre OR toLower(g.name) = toLower($genre)
-  }
+  WHERE NOT s.id IN $exclude_songs
+    AND NOT EXISTS { MATCH (s)-[:BY]->(x:Artist) WHERE x.id IN $exclude_artists OR toLower(x.name) IN $exclude_artists }
+    AND ($genre IS NULL OR EXISTS {
+      MATCH (s)-[:IN_GENRE]->(g:Genre) WHERE g.id = $genre OR toLower(g.name) = toLower($genre)
+    })
   WITH r, s ORDER BY r.rank LIMIT $k
   OPTIONAL MATCH (s)-[:BY]->(a:Artist)
   CALL (r) {
