@@ -17,11 +17,14 @@ It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``,
 27687/27474) and wipes it; set NEO4J_URI to use another server (it will be wiped too).
 
     python benchmarks/quality.py [--datasets generator,reference] [--models ...] [--quick]
-    python benchmarks/quality.py --task session [--quick]   # next song: benchmarks/_quality_session.py
+    python benchmarks/quality.py --task session [--quick] [--seeds 42,43,44]
+        [--datasets generator,lastfm] [--snapshot-cache DIR] [--max-positions N]
 
+``--task session`` runs the next-song table (``_quality_session.py``: data shapes ``generator``
+and ``lastfm``, every seed, mean and spread) and saves ``benchmarks/results/quality_session.json``.
 ``--task playlist`` runs the playlist continuation table instead (``_quality_playlist.py``;
-data sets ``generator``, ``mpd`` with ``--mpd FOLDER``, ``kaggle`` with ``--kaggle FILE``) and
-saves ``benchmarks/results/quality_playlist.json``.
+data sets ``generator`` and ``mpd-shaped`` at every seed, ``mpd`` with ``--mpd FOLDER``,
+``kaggle`` with ``--kaggle FILE``) and saves ``benchmarks/results/quality_playlist.json``.
 """
 
 from __future__ import annotations
@@ -155,6 +158,23 @@ def main() -> None:
     ap.add_argument("--task", choices=("user", "session", "playlist"), default="user")
     ap.add_argument("--mpd", type=Path, default=None, help="playlist task: MPD slices folder")
     ap.add_argument("--kaggle", type=Path, default=None, help="playlist task: Kaggle CSV")
+    ap.add_argument(
+        "--seeds",
+        default=None,
+        help="generator seeds, comma-separated (session, playlist: 42,43,44)",
+    )
+    ap.add_argument(
+        "--snapshot-cache",
+        type=Path,
+        default=None,
+        help="session, playlist: keep exported snapshots here and reuse them (same shape, size, seed)",
+    )
+    ap.add_argument(
+        "--max-positions",
+        type=int,
+        default=None,
+        help="session: evaluate a seeded sample of at most this many positions per split",
+    )
     args = ap.parse_args()
     if args.task == "playlist":
         run_playlist_task(args)
@@ -176,12 +196,20 @@ def main() -> None:
     }
     if args.task == "session":
         mod = _sibling("_quality_session")
+        kwargs = {}
+        if args.datasets != "generator,reference":
+            kwargs["shapes"] = tuple(ap_list(args.datasets))
+        if args.models != ",".join(MODELS):
+            kwargs["models"] = tuple(ap_list(args.models))
+        if args.seeds:
+            kwargs["seeds"] = tuple(int(x) for x in ap_list(args.seeds))
         with tempfile.TemporaryDirectory() as tmp:
-            res = mod.run(driver, settings, Path(tmp), quick=args.quick)
-        mod.print_table(res)
+            res = mod.run(
+                driver, settings, Path(tmp), quick=args.quick, cache=args.snapshot_cache,
+                max_positions=args.max_positions, **kwargs,
+            )  # fmt: skip
         out.pop("reference_claims")
-        out.update(benchmark="quality-session", protocol=res.pop("protocol"))
-        out["datasets"]["generator"] = res
+        out.update(res)
     with tempfile.TemporaryDirectory() as tmp:
         names = ap_list(args.datasets)
         for name in names if args.task == "user" else []:
@@ -204,9 +232,10 @@ def run_playlist_task(args: argparse.Namespace) -> None:
     given = ap_list(args.datasets) if args.datasets != "generator,reference" else None
     models = ap_list(args.models) if args.models != ",".join(MODELS) else None
     with tempfile.TemporaryDirectory() as tmp:
+        seeds = {"seeds": tuple(int(x) for x in ap_list(args.seeds))} if args.seeds else {}
         out = mod.run(
             driver, settings, Path(tmp), datasets=given, models=models, quick=args.quick,
-            mpd=args.mpd, kaggle=args.kaggle,
+            mpd=args.mpd, kaggle=args.kaggle, cache=args.snapshot_cache, **seeds,
         )  # fmt: skip
     driver.close()
     out["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

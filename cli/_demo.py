@@ -290,12 +290,13 @@ def _pictures(
 
 def _sessions(snap: Any, runs_root: Path, threads: int) -> None:
     """Every next-song model on held-out sessions; the best by validation MRR@20 is served."""
-    from cli._session import SESSION_CHOICES, compare_and_show
+    from cli._session import SESSION_CHOICES, compare_and_show, winner_line
 
+    gnn = {"threads": threads}
     res, _ = compare_and_show(
-        snap, list(SESSION_CHOICES), {"sessiongnn": {"threads": threads}}, runs_root
+        snap, list(SESSION_CHOICES), {"sessiongnn": gnn, "sessionhybrid": dict(gnn)}, runs_root
     )
-    console.print(f"served next-song model: {res.best} (best validation MRR@20)")
+    console.print(winner_line(res.selection, "next-song"))
 
 
 def _playlists(snap: Any, runs_root: Path) -> None:
@@ -314,3 +315,7 @@ def _playlists(snap: Any, runs_root: Path) -> None:
     print_results(
         {n: {"val": r.val, "test": r.test, "seconds": r.seconds} for n, r in results.items()}
     )
+    from cli._session import winner_line
+    from gnn.playlists import playlist_selection
+
+    console.print(winner_line(playlist_selection(results), "playlist"))

@@ -97,9 +97,10 @@ def train(
         str | None,
         typer.Option(
             help="user task: enhancedgat (default), basicgat, lightgcn, ease, itemknn, "
-            "popularity; session task: best (default), popularity, markov, sknn, sessiongnn; "
-            "playlist task: playlistgnn, hybridknn, itemknn, namepop, popularity "
-            "(default: all, the best on validation is activated)"
+            "popularity; session task: best (default: all, the best on validation MRR@20 is "
+            "served), popularity, markov, sknn, vsknn, stan, sessiongnn, sessionhybrid; "
+            "playlist task: playlisthybrid, playlistgnn, ease, hybridknn, itemknn, namepop, "
+            "popularity (default: all, the best on validation R-precision is served)"
         ),
     ] = None,
     epochs: Annotated[

@@ -48,6 +48,7 @@ def summary_table(rows: dict[str, dict[str, Any]], title: str) -> Table:
         "val R-prec",
         "R-prec",
         "NDCG",
+        "NDCG@10",
         "clicks",
         "recall@100",
         "recall@500",
@@ -62,6 +63,7 @@ def summary_table(rows: dict[str, dict[str, Any]], title: str) -> Table:
             _cell(r["val"]["overall"].get("r_precision"), "r_precision"),
             _cell(t.get("r_precision"), "r_precision"),
             _cell(t.get("ndcg"), "ndcg"),
+            _cell(t.get("ndcg@10"), "ndcg@10"),
             _cell(t.get("clicks"), "clicks"),
             _cell(t.get("recall@100"), "recall@100"),
             _cell(t.get("recall@500"), "recall@500"),
@@ -126,7 +128,11 @@ def train_playlist(
         f"graph: {snap.num_playlists:,} playlists, {snap.playlist_song.shape[1]:,} playlist "
         f"tracks, {snap.num_songs:,} songs"
     )
-    overrides = {"playlistgnn": {"epochs": epochs}} if epochs is not None else None
+    overrides = (
+        {"playlistgnn": {"epochs": epochs}, "playlisthybrid": {"epochs": epochs}}
+        if epochs is not None
+        else None
+    )
     with console.status("training ...") as status:
         results, split = train_playlist_models(
             snap,
@@ -145,8 +151,12 @@ def train_playlist(
         name: {"val": r.val, "test": r.test, "seconds": r.seconds} for name, r in results.items()
     }
     print_results(rows)
+    from cli._session import winner_line
     from gnn.core import get_active
+    from gnn.playlists import playlist_selection
 
+    if len(results) > 1:
+        console.print(winner_line(playlist_selection(results), "playlist"))
     active = get_active(Path(s.runs_dir), task="playlist")
     for name, r in results.items():
         if r.run is not None and r.run.run_id == active:

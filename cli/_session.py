@@ -14,8 +14,9 @@ from rich.table import Table
 from cli._common import console, open_driver, run_or_active, settings
 from spotify_engine.errors import ModelError
 
-#: ``--model best`` fits all of these and serves the best by validation MRR@20.
-SESSION_CHOICES = ("popularity", "markov", "sknn", "sessiongnn")
+#: ``--model best`` fits all of these and serves the best by validation MRR@20 (the hybrid
+#: comes after ``sessiongnn`` and ``markov`` so it reuses them instead of training again).
+SESSION_CHOICES = ("popularity", "markov", "sknn", "vsknn", "stan", "sessiongnn", "sessionhybrid")
 COLUMNS = ("hit_rate@10", "mrr@10", "hit_rate@20", "mrr@20", "coverage@20")
 
 
@@ -35,6 +36,25 @@ def session_table(rows: dict[str, dict[str, Any]], title: str, active: str | Non
         label = f"{name} *" if active is not None and name == active else name
         table.add_row(label, *cells)
     return table
+
+
+def winner_line(sel: dict[str, Any], what: str) -> str:
+    """Which model won on validation and by how much, and its test figure (reported only)."""
+    metric = sel["metric"]
+    text = f"served {what} model: {sel['best']} (validation {metric} {sel['best_val']:.4f}"
+    if "runner_up" in sel:
+        text += f", {100 * sel['margin']:+.1f}% over {sel['runner_up']} {sel['runner_up_val']:.4f}"
+    if "best_baseline" in sel and sel["best_baseline"] != sel.get("runner_up"):
+        text += (
+            f", {100 * sel['margin_over_best_baseline']:+.1f}% over the best baseline "
+            f"{sel['best_baseline']} {sel['best_baseline_val']:.4f}"
+        )
+    text += ")"
+    if "best_test" in sel:
+        text += f"; test {metric} {sel['best_test']:.4f}"
+        if "best_baseline_test" in sel:
+            text += f" vs {sel['best_baseline']} {sel['best_baseline_test']:.4f}"
+    return text
 
 
 def compare_and_show(
@@ -96,7 +116,9 @@ def train_session(
     gnn: dict[str, Any] = {"threads": s.torch_threads}
     if epochs is not None:
         gnn["epochs"] = epochs
-    res, rows = compare_and_show(snap, names, {"sessiongnn": gnn}, Path(s.runs_dir))
+    overrides = {"sessiongnn": gnn, "sessionhybrid": dict(gnn)}
+    res, rows = compare_and_show(snap, names, overrides, Path(s.runs_dir))
+    console.print(winner_line(res.selection, "next-song"))
     console.print(f"active session model: {res.best} (run {res.active}; best validation MRR@20)")
     return {"best": res.best, "run_id": res.active, "rows": rows}
 

@@ -22,6 +22,7 @@ EXPORTS: dict[str, list[str]] = {
         "ComposeNeo4j",
         "ERROR_MAP",
         "Evidence",
+        "ExplanationAudit",
         "FAIL_FAST",
         "GraphStats",
         "LocalServer",
@@ -33,6 +34,7 @@ EXPORTS: dict[str, list[str]] = {
         "WritebackResult",
         "admin_tool_output",
         "apply_schema",
+        "audit_explanations",
         "connect",
         "connect_async",
         "docker_available",
@@ -206,6 +208,7 @@ EXPORTS: dict[str, list[str]] = {
         "Experiment",
         "Explained",
         "GNNConfig",
+        "GenreListening",
         "ItemKNN",
         "LightGCNModel",
         "LightGCNRecommender",
@@ -220,7 +223,10 @@ EXPORTS: dict[str, list[str]] = {
         "WriteBackResult",
         "compare_models",
         "display_names",
+        "explainable",
+        "explanation_fidelity",
         "explanation_quality",
+        "genre_listening",
         "load_trained",
         "make_recommender",
         "oracle_from_truth",
@@ -237,33 +243,41 @@ EXPORTS: dict[str, list[str]] = {
     "gnn.sessions": [
         "Markov",
         "NextSongPredictor",
+        "SESSION_BASELINES",
         "SESSION_MODELS",
         "SKNN",
+        "STAN",
         "SessionComparison",
         "SessionExperiment",
         "SessionGNN",
+        "SessionHybrid",
         "SessionModel",
         "SessionPopularity",
         "SessionSplit",
         "Sessions",
+        "VSKNN",
         "build_sessions",
         "compare_session_models",
         "evaluate_sessions",
         "load_next_song_predictor",
         "make_session_model",
         "prepare_sessions",
+        "selection_summary",
         "session_split",
     ],
     "gnn.playlists": [
         "Cases",
+        "EASEContinuer",
         "GNNPlaylistConfig",
         "HybridKNN",
         "ItemKNNContinuer",
         "NamePopularity",
+        "PLAYLIST_BASELINES",
         "PLAYLIST_MODELS",
         "PlaylistContinuer",
         "PlaylistCorpus",
         "PlaylistGNN",
+        "PlaylistHybrid",
         "PlaylistModel",
         "PlaylistPopularity",
         "PlaylistResult",
@@ -272,6 +286,7 @@ EXPORTS: dict[str, list[str]] = {
         "load_playlist_continuer",
         "make_cases",
         "make_playlist_model",
+        "playlist_selection",
         "save_playlist_run",
         "split_playlists",
         "train_playlist_models",
@@ -338,8 +353,8 @@ def _allowed_strays() -> set[type]:
 #: Raise sites of exceptions outside the tree that are still to be fixed (reported under
 #: issue 17). A fixed one must leave this list, a new one must not join it.
 KNOWN_STRAYS = {
-    "gnn/users/_baselines.py:243: numpy.linalg.LinAlgError",
-    "gnn/users/_baselines.py:248: numpy.linalg.LinAlgError",
+    "gnn/users/_baselines.py:268: numpy.linalg.LinAlgError",
+    "gnn/users/_baselines.py:273: numpy.linalg.LinAlgError",
 }
 
 
@@ -465,7 +480,7 @@ def test_no_second_error_hierarchy() -> None:
         for path in sorted((ROOT / top).rglob("*.py"))
         for hit in _error_classes_defined(path.relative_to(ROOT), path.read_text(encoding="utf-8"))
     ]
-    assert found == ["ingest/_ids.py:58: class BadField(ValueError)"], "\n".join(found)
+    assert found == ["ingest/_ids.py:68: class BadField(ValueError)"], "\n".join(found)
 
 
 def _resolve(mod: object, expr: ast.expr) -> object | None:

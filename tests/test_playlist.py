@@ -14,7 +14,12 @@ import pytest
 from gnn.core._registry import get_active, list_runs
 from gnn.graph._snapshot import GraphSnapshot, load_snapshot, save_snapshot, snapshot_paths
 from gnn.playlists._base import PlaylistContinuer
-from gnn.playlists._baselines import ItemKNNContinuer, NamePopularity, PlaylistPopularity
+from gnn.playlists._baselines import (
+    EASEContinuer,
+    ItemKNNContinuer,
+    NamePopularity,
+    PlaylistPopularity,
+)
 from gnn.playlists._data import (
     PlaylistCorpus,
     make_cases,
@@ -23,10 +28,12 @@ from gnn.playlists._data import (
     split_playlists,
 )
 from gnn.playlists._evaluate import LIST_LENGTH, METRICS, case_metrics, evaluate_cases
+from gnn.playlists._hybrid import PlaylistHybrid
 from gnn.playlists._pipeline import (
     PLAYLIST_MODELS,
     load_playlist_continuer,
     make_playlist_model,
+    playlist_selection,
     train_playlist_models,
 )
 from gnn.playlists._train import PlaylistGNN
@@ -105,9 +112,11 @@ def split(corpus: PlaylistCorpus):
 def fitted(corpus: PlaylistCorpus, split) -> dict[str, object]:
     val = make_cases(corpus, split.val)
     out = {}
+    gnn = {"epochs": 30, "dim": 16, "batch_size": 16}
     for name in PLAYLIST_MODELS:
-        overrides = {"epochs": 30, "dim": 16, "batch_size": 16} if name == "playlistgnn" else {}
-        model = make_playlist_model(name, **overrides)
+        model = make_playlist_model(name, **(gnn if name.startswith("playlist") else {}))
+        if isinstance(model, PlaylistHybrid):
+            model.adopt(out)
         model.fit(corpus, split.train, val=val)
         out[name] = model
     return out
@@ -209,7 +218,7 @@ def test_evaluate_cases_reports_buckets_and_overall(corpus: PlaylistCorpus) -> N
 # -- models on data with a known answer --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["itemknn", "hybridknn", "playlistgnn"])
+@pytest.mark.parametrize("name", ["itemknn", "hybridknn", "ease", "playlistgnn", "playlisthybrid"])
 def test_one_genre_playlist_is_continued_within_its_genre(name, fitted, corpus, split) -> None:
     model = fitted[name]
     cases = make_cases(corpus, split.test, buckets=(1, 5))
@@ -222,7 +231,9 @@ def test_one_genre_playlist_is_continued_within_its_genre(name, fitted, corpus, 
         assert not set(recs[i].tolist()) & set(s.tolist())
 
 
-@pytest.mark.parametrize("name", ["namepop", "itemknn", "hybridknn", "playlistgnn"])
+@pytest.mark.parametrize(
+    "name", ["namepop", "itemknn", "hybridknn", "ease", "playlistgnn", "playlisthybrid"]
+)
 def test_a_name_alone_is_continued_within_its_genre(name, fitted) -> None:
     model = fitted[name]
     recs = model.rank([np.zeros(0, np.int64)] * 3, ["JAZZ", "late night techno", "rock mix"], n=10)
@@ -236,7 +247,7 @@ def test_models_beat_popularity_and_gnn_is_compared_honestly(fitted, corpus, spl
         for n, m in fitted.items()
     }
     assert score["popularity"] < 0.2  # a third of the songs fit any playlist
-    for n in ("namepop", "itemknn", "hybridknn", "playlistgnn"):
+    for n in ("namepop", "itemknn", "hybridknn", "ease", "playlistgnn", "playlisthybrid"):
         assert score[n] > 2 * score["popularity"], score
 
 
@@ -291,12 +302,14 @@ def test_name_popularity_prefers_the_exact_name() -> None:
 
 def test_runs_are_recorded_activated_and_loaded(tmp_path: Path) -> None:
     snap = genre_snapshot()
+    gnn = {"epochs": 6, "dim": 16, "batch_size": 16}
     results, split = train_playlist_models(
         snap,
         runs_root=tmp_path,
-        overrides={"playlistgnn": {"epochs": 6, "dim": 16, "batch_size": 16}},
+        overrides={"playlistgnn": gnn, "playlisthybrid": gnn},
         seed=3,
     )
+    assert results["playlisthybrid"].fit_info["reused"] == ["ease", "playlistgnn"]
     assert set(results) == set(PLAYLIST_MODELS)
     runs = list_runs(tmp_path)
     assert sorted(r.model for r in runs) == sorted(PLAYLIST_MODELS)
@@ -476,3 +489,109 @@ def test_cli_trains_and_evaluates_playlists(graph, neo4j_settings, tmp_path: Pat
     proc = cli("train", "--task", "playlist", "--model", "nonsense", cwd=tmp_path, env=env)
     assert proc.returncode == 1 and "unknown playlist model" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- EASE^R, NDCG@10, the hybrid, selection (issue 18) -----------------------------------------
+
+
+def _random_corpus(n_playlists: int, n_songs: int, seed: int = 0) -> PlaylistCorpus:
+    rng = np.random.default_rng(seed)
+    z = np.zeros((2, 0), np.int64)
+    return PlaylistCorpus(
+        song_ids=np.array([f"S{i}" for i in range(n_songs)], dtype=object),
+        playlist_ids=np.array([f"P{i}" for i in range(n_playlists)], dtype=object),
+        tracks=[
+            rng.choice(n_songs, size=int(rng.integers(3, 12)), replace=False)
+            for _ in range(n_playlists)
+        ],
+        names=[""] * n_playlists,
+        song_artist=np.full(n_songs, -1),
+        num_artists=0,
+        num_genres=0,
+        song_artist_edges=z,
+        song_genre_edges=z,
+        song_genre_weight=np.zeros(0, np.float32),
+    )
+
+
+@pytest.mark.parametrize("shape", [(40, 120), (300, 60)], ids=["dual", "primal"])
+def test_ease_matches_the_closed_form_both_ways(shape) -> None:
+    """B = I - P / diag(P), P = (X^T X + l I)^-1, whether solved as m x m or (Woodbury) n x n."""
+    n_pl, n_songs = shape
+    corpus = _random_corpus(n_pl, n_songs)
+    train = np.arange(n_pl - 5)
+    model = EASEContinuer(l2=3.0)
+    info = model.fit(corpus, train)
+    assert info["dual"] == (len(train) < len(model.items))
+    x = np.zeros((len(train), n_songs))
+    for i, p in enumerate(train):
+        x[i, corpus.tracks[p]] = 1.0
+    items = np.flatnonzero(x.sum(axis=0) > 0)
+    xk = x[:, items]
+    p_inv = np.linalg.inv(xk.T @ xk + 3.0 * np.eye(len(items)))
+    b = -p_inv / np.diag(p_inv)[None, :]
+    np.fill_diagonal(b, 0.0)
+    seeds = [corpus.tracks[p][:3] for p in range(n_pl - 5, n_pl)]
+    got = model.item_scores(seeds)
+    for i, sd in enumerate(seeds):
+        q = np.zeros(len(items))
+        cols = model.col[sd]
+        q[cols[cols >= 0]] = 1.0
+        want = np.zeros(n_songs)
+        want[items] = q @ b
+        keep = np.ones(n_songs, dtype=bool)
+        keep[sd] = False  # seeds are never ranked
+        np.testing.assert_allclose(got[i, keep], want[keep], atol=1e-6)
+    arrays, meta = model.state()
+    again = EASEContinuer.from_state(arrays, meta)
+    np.testing.assert_array_equal(again.item_scores(seeds), got)
+
+
+def test_ease_tunes_l2_on_validation(corpus, split) -> None:
+    model = EASEContinuer(l2=(1.0, 100.0))
+    info = model.fit(corpus, split.train, val=make_cases(corpus, split.val))
+    assert set(info["val"]) == {"1.0", "100.0"} and model.l2 in (1.0, 100.0)
+    assert info["val"][str(model.l2)] == max(info["val"].values())
+    assert model.num_parameters() > 0
+
+
+def test_ndcg_at_10_is_the_usual_top_of_list_ndcg() -> None:
+    artist = np.full(40, -1)
+    targets = np.array([3, 7, 9])
+    recs = np.array([3, 1, 7, *range(10, 30)])  # hits at ranks 1 and 3
+    m = dict(zip(METRICS, case_metrics(recs, targets, artist), strict=True))
+    ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    assert m["ndcg@10"] == pytest.approx((1 + 1 / np.log2(4)) / ideal)
+    late_recs = np.array([*range(10, 20), 3])
+    late = dict(zip(METRICS, case_metrics(late_recs, targets, artist), strict=True))
+    assert late["ndcg@10"] == 0.0 and late["recall@100"] > 0
+
+
+def test_hybrid_blends_ease_and_gnn_with_a_validated_weight(fitted, corpus, split) -> None:
+    hybrid = fitted["playlisthybrid"]
+    assert hybrid.ease is fitted["ease"] and hybrid.gnn is fitted["playlistgnn"]
+    assert hybrid.w in PlaylistHybrid.W_GRID
+    cases = make_cases(corpus, split.test)
+    for w, alone in ((0.0, fitted["ease"]), (1.0, fitted["playlistgnn"])):
+        hybrid.w, saved = w, hybrid.w
+        both = hybrid.rank(cases.seeds, cases.names, n=20)
+        assert (both == alone.rank(cases.seeds, cases.names, n=20)).mean() > 0.95
+        hybrid.w = saved
+    arrays, meta = hybrid.state()
+    again = PlaylistHybrid.from_state(arrays, meta)
+    assert again.w == hybrid.w
+    np.testing.assert_array_equal(
+        again.rank(cases.seeds, cases.names), hybrid.rank(cases.seeds, cases.names)
+    )
+
+
+def test_issue18_selection_says_who_won_and_by_how_much(tmp_path: Path) -> None:
+    results, _ = train_playlist_models(
+        genre_snapshot(), ["popularity", "namepop", "ease"], runs_root=tmp_path
+    )
+    sel = playlist_selection(results)
+    val = {m: r.val["overall"]["r_precision"] for m, r in results.items()}
+    assert sel["best"] == max(val, key=val.get) and sel["metric"] == "r_precision"
+    assert sel["margin"] == pytest.approx(val[sel["best"]] / val[sel["runner_up"]] - 1)
+    assert load_playlist_continuer(tmp_path).name == sel["best"]  # a baseline may be served
+    assert sel["best_test"] == results[sel["best"]].test["overall"]["r_precision"]

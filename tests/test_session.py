@@ -1,7 +1,9 @@
-"""Next song in a session (issue 7): sessions, split, protocol, models, registry, CLI.
+"""Next song in a session (issue 7, issue 18): sessions, split, protocol, models, registry, CLI.
 
 Tiny hand-built snapshots with a known right answer: a deterministic A -> B -> C pattern
-planted in random sessions must be learned by Markov, SKNN and the session GNN.
+planted in random sessions must be learned by Markov, the session kNNs (SKNN, V-SKNN, STAN),
+the session GNN and its Markov hybrid; V-SKNN's and STAN's weights are checked by hand on
+two-session examples; the served model is the best on validation, baselines included.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import pytest
 from gnn.core._registry import get_active, list_runs, save_run
 from gnn.graph._data import random_snapshot
 from gnn.graph._snapshot import GraphSnapshot, save_snapshot
-from gnn.sessions._baselines import SKNN, Markov, SessionPopularity, transition_matrix
+from gnn.sessions._baselines import (
+    SKNN,
+    STAN,
+    VSKNN,
+    Markov,
+    SessionPopularity,
+    transition_matrix,
+)
 from gnn.sessions._data import (
     PrefixBatch,
     Sessions,
@@ -27,11 +36,13 @@ from gnn.sessions._data import (
     session_split,
 )
 from gnn.sessions._evaluate import evaluate_sessions, target_ranks
+from gnn.sessions._hybrid import SessionHybrid
 from gnn.sessions._models import EDGE_EPS, edge_rows
 from gnn.sessions._pipeline import (
     compare_session_models,
     load_next_song_predictor,
     prepare_sessions,
+    selection_summary,
 )
 from gnn.sessions._train import SessionGNN
 from spotify_engine.errors import ModelError, RunNotFound
@@ -204,7 +215,18 @@ def test_popularity_misses_the_planted_steps(planted) -> None:
     assert planted_hit_rate(pop, test) < 0.5
 
 
-@pytest.mark.parametrize("make", [Markov, lambda: SKNN(k_grid=())], ids=["markov", "sknn"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        Markov,
+        lambda: SKNN(k_grid=()),
+        lambda: VSKNN(idf_weight=0.0, tune=False),  # B is in every session: its IDF is 0
+        VSKNN,
+        lambda: STAN(tune=False),
+        STAN,
+    ],
+    ids=["markov", "sknn", "vsknn", "vsknn-tuned", "stan", "stan-tuned"],
+)
 def test_planted_pattern_is_learned_by_the_baselines(make, planted) -> None:
     train, val, test = planted
     m = make()
@@ -257,7 +279,15 @@ def test_scores_of_unfitted_models_raise_typed_errors() -> None:
         seen_rows=np.zeros(0, dtype=np.int64),
         seen_cols=np.zeros(0, dtype=np.int64),
     )
-    for m in (SessionPopularity(), Markov(), SKNN(), SessionGNN()):
+    for m in (
+        SessionPopularity(),
+        Markov(),
+        SKNN(),
+        VSKNN(),
+        STAN(),
+        SessionGNN(),
+        SessionHybrid(),
+    ):
         with pytest.raises(ModelError, match="call fit"):
             m.score(batch)
 
@@ -373,3 +403,120 @@ def test_edge_feature_is_the_smoothed_transition_log_probability() -> None:
     assert loo[1, 3] == 0 and loo[1, 2] == pytest.approx(np.log1p(1.0 / EDGE_EPS))
     second = edge_rows(counts, items, -2).toarray()
     assert second[1, 0] == pytest.approx(np.log1p(1.0 / EDGE_EPS)) and second[0].sum() == 0
+
+
+# --------------------------------------------------------------------------- kNN weights (issue 18)
+
+
+def _prefix(*songs: int, length: int = 5) -> PrefixBatch:
+    items = np.full((1, length), -1, dtype=np.int64)
+    items[0, length - len(songs) :] = songs
+    return PrefixBatch(
+        items=items,
+        user=np.array([-1]),
+        hour=np.array([-1]),
+        seen_rows=np.zeros(len(songs), dtype=np.int64),
+        seen_cols=np.array(songs, dtype=np.int64),
+    )
+
+
+def test_stan_weights_prefix_recency_and_distance_in_the_neighbour() -> None:
+    # s0 = [5, 0, 1] (older), s1 = [0, 2, 3, 4]; prefix [0]: one shared song each.
+    train = tiny_sessions([[5, 0, 1], [0, 2, 3, 4]], num_songs=8)
+    m = STAN(k=10, l1=1.0, l2=None, l3=1.0, tune=False)
+    m.fit(train)
+    got = m.score(_prefix(0))[0] - 1e-6 * m.popularity_
+    sim0, sim1 = 1 / np.sqrt(3), 1 / np.sqrt(4)  # w1 = 1, sim = 1 / sqrt(|s| |n|)
+    e = np.exp(-1.0)
+    want = np.zeros(8)
+    want[0] = sim0 + sim1
+    want[[5, 1]] = sim0 * e  # one step from the shared song in s0
+    want[[2, 3, 4]] = sim1 * np.exp(-np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(got, want / want.max(), rtol=1e-5, atol=1e-7)
+    # Prefix [2, 0]: song 2 (one step back) weighs exp(-1) against the last song's 1.
+    got = m.score(_prefix(2, 0))[0] - 1e-6 * m.popularity_
+    sim0, sim1 = 1 / np.sqrt(2 * 3), (1 + e) / np.sqrt(2 * 4)
+    assert got[1] / got[3] == pytest.approx(sim0 * e / (sim1 * np.exp(-2.0)), rel=1e-5)
+    # Recency: with l2 the older session (s0) loses weight against s1.
+    timed = STAN(k=10, l1=1.0, l2=1.0 / 24, l3=1.0, tune=False)  # one hour
+    timed.fit(train)
+    ratio = timed.score(_prefix(0))[0]
+    assert ratio[1] / ratio[2] == pytest.approx(
+        (1 / np.sqrt(3)) * np.exp(-1.0) / (1 / np.sqrt(4) * np.exp(-1.0)) * np.exp(-1.0), rel=1e-3
+    )
+
+
+def test_vsknn_decays_the_prefix_and_the_neighbour_by_the_last_shared_song() -> None:
+    # prefix [0, 1]: weights 1/2 and 1. s0 = [0, 7] shares song 0 (two steps back),
+    # s1 = [1, 6] shares song 1 (the last one); s2 = [0, 1, 5] shares both.
+    train = tiny_sessions([[0, 7], [1, 6], [0, 1, 5]], num_songs=8)
+    m = VSKNN(k=10, sample_size=None, idf_weight=0.0, tune=False)
+    m.fit(train)
+    got = m.score(_prefix(0, 1))[0] - 1e-6 * m.popularity_
+    want = np.zeros(8)
+    want[[0, 7]] = 0.5 * 0.5  # s0: sim 1/2, decay 1/2 (its shared song is two steps back)
+    want[[1, 6]] += 1.0 * 1.0  # s1: sim 1, decay 1
+    want[[0, 1, 5]] += 1.5 * 1.0  # s2: sim 1/2 + 1, decay 1
+    np.testing.assert_allclose(got, want / want.max(), rtol=1e-5, atol=1e-7)
+    # IDF: song 7 is in one of three sessions, song 6 too, so both gain the same factor.
+    idf = VSKNN(k=10, sample_size=None, idf_weight=1.0, tune=False)
+    idf.fit(train)
+    g = idf.score(_prefix(0, 1))[0]
+    assert g[6] / g[7] == pytest.approx(got[6] / got[7], rel=1e-4)
+    # Sampling: only the most recent session sharing a song is a candidate.
+    recent = VSKNN(k=10, sample_size=1, idf_weight=0.0, tune=False)
+    recent.fit(train)
+    r = recent.score(_prefix(0, 1))[0] - 1e-6 * recent.popularity_
+    assert r[5] > 0 and r[6] == 0 and r[7] == 0
+
+
+# --------------------------------------------------------------------------- hybrid, selection
+
+
+def test_hybrid_mixes_gnn_and_markov_and_picks_the_weight_on_validation(planted) -> None:
+    train, val, test = planted
+    m = SessionHybrid(dim=16, epochs=2, batch_size=64, threads=1, weights=(0.0, 0.5, 0.9))
+    info = m.fit(train, val=val)
+    assert m.w in (0.0, 0.5, 0.9) and set(info["val"]) == {"0.0", "0.5", "0.9"}
+    assert info["val"][str(m.w)] == max(info["val"].values())
+    batch, _ = make_batch(test, np.array([0, 1]), np.array([1, 2]), m.max_len)
+    p = m.score(batch)
+    assert p.shape == (2, test.num_songs) and np.allclose(p.sum(axis=1), 1.0, atol=1e-4)
+    assert planted_hit_rate(m, test) == 1.0
+
+
+def test_selection_names_the_winner_and_its_margins() -> None:
+    sel = selection_summary(
+        {"markov": 0.10, "stan": 0.08, "sessionhybrid": 0.12},
+        {"markov": 0.11, "stan": 0.07, "sessionhybrid": 0.115},
+        metric="mrr@20",
+        baselines=("markov", "stan"),
+    )
+    assert sel["best"] == "sessionhybrid" and sel["runner_up"] == "markov"
+    assert sel["margin"] == pytest.approx(0.2) and sel["best_baseline"] == "markov"
+    assert sel["best_test"] == 0.115 and sel["best_baseline_test"] == 0.11
+    base = selection_summary({"markov": 0.1, "sessiongnn": 0.05}, metric="m", baselines=("markov",))
+    assert base["best"] == "markov" and "best_baseline" not in base  # a baseline may win
+
+
+def test_issue18_served_run_is_the_best_on_validation_and_reuses_the_gnn(tmp_path: Path) -> None:
+    exp = prepare_sessions(planted_snapshot())
+    gnn = {"dim": 16, "epochs": 2, "batch_size": 64, "threads": 1}
+    res = compare_session_models(
+        exp,
+        ["popularity", "markov", "stan", "sessiongnn", "sessionhybrid"],
+        runs_root=tmp_path,
+        activate=True,
+        overrides={"stan": {"tune": False}, "sessiongnn": gnn, "sessionhybrid": dict(gnn)},
+    )
+    val = res.table["val_mrr@20"]
+    assert res.best == val.idxmax() and res.selection["best"] == res.best
+    assert res.fit_info["sessionhybrid"]["reused"] == ["markov", "sessiongnn"]
+    assert res.models["sessionhybrid"].gnn is res.models["sessiongnn"]
+    served = load_next_song_predictor(tmp_path)
+    assert served.name == res.best and served.run_id == res.active
+    hybrid = load_next_song_predictor(tmp_path, res.run_ids["sessionhybrid"])
+    q = {"recent_song_ids": ["S7", "S0"], "user_id": "U1", "k": 5}
+    assert hybrid.predict_next(**q) == res.models["sessionhybrid"].predict_next(**q)
+    run = next(r for r in list_runs(tmp_path) if r.run_id == res.active)
+    assert run.config["selection"]["best"] == res.best

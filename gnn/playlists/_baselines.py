@@ -8,6 +8,8 @@
   summed over the seeds; with no known seed it falls back to ``namepop``.
 * ``hybridknn``: ``itemknn`` plus ``namepop``, for a baseline that uses seeds and name as the
   GNN does.
+* ``ease``: EASE^R (Steck 2019) on the training playlist x song matrix, the regularisation
+  tuned on validation; with no known seed it falls back to ``namepop``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from gnn.playlists._base import PlaylistModel, _csr
-from gnn.playlists._data import name_tokens, normalize_name
+from gnn.playlists._data import Cases, name_tokens, normalize_name
+from gnn.playlists._evaluate import evaluate_cases
+from spotify_engine.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -214,3 +219,188 @@ class HybridKNN(ItemKNNContinuer):
 
     def __init__(self, min_count: int = 1, name_weight: float = 0.5):
         super().__init__(min_count, name_weight)
+
+
+def _spd_inverse(a: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite matrix (Cholesky, LAPACK potrf/potri);
+    ``a`` is overwritten."""
+    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+    c, info = potrf(a, lower=True, overwrite_a=True)
+    if info != 0:
+        raise ModelError(f"ease: Cholesky failed (info={info})", hint="raise l2")
+    inv, info = potri(c, lower=True, overwrite_c=True)
+    if info != 0:
+        raise ModelError(f"ease: inversion failed (info={info})", hint="raise l2")
+    lower = np.tril(inv)
+    return lower + np.tril(lower, -1).T
+
+
+class EASEContinuer(NamePopularity):
+    """EASE^R (Steck 2019) on the binary training playlist x song matrix ``X``.
+
+    ``B = I - P diag(P)^-1`` with ``P = (X^T X + l I)^-1`` (so ``diag(B) = 0``); a playlist
+    with seed vector ``x`` scores ``x B``. With fewer training playlists ``n`` than songs
+    ``m`` in ``X``, the same ``B`` is computed through Woodbury's identity from the ``n x n``
+    matrix ``K = X X^T + l I``: ``l P = I - X^T K^-1 X``, so for a song outside the seeds
+    ``(x B)_j = (x X^T K^-1 X)_j / (1 - x_j^T K^-1 x_j)``. That is exact, costs ``n^3``
+    instead of ``m^3`` and keeps ``K^-1`` (``n x n``) instead of ``B`` (``m x m``). Only
+    songs in at least one training playlist are in ``X``. With no known seed the ranking is
+    ``namepop``'s.
+
+    Args:
+        l2: the regularisation ``l``: a number, or candidates tuned on validation R-precision
+            when ``fit`` gets validation cases (default ``(10, 30, 100, 300, 1000, 3000, 10000)``).
+        min_count: as for ``namepop`` (default 1).
+        max_val_cases: validation cases scored per candidate (default 1500).
+    """
+
+    name = "ease"
+
+    def __init__(
+        self,
+        l2: float | Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0),
+        min_count: int = 1,
+        max_val_cases: int = 1500,
+    ):
+        super().__init__(min_count)
+        grid = [float(l2)] if isinstance(l2, int | float | np.number) else [float(v) for v in l2]
+        if not grid or any(not v > 0 for v in grid):
+            raise ValueError(f"l2 must be > 0 (got {l2!r})")
+        self.l2_grid = grid
+        self.max_val_cases = max_val_cases
+        self.l2 = grid[0]
+        self.items = np.zeros(0, np.int64)
+        self.col = np.full(0, -1, np.int64)
+        self.dual = False
+        self.weights = np.zeros((0, 0), np.float32)
+        self.xk = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.denom = np.zeros(0, np.float32)
+
+    def num_parameters(self) -> int:
+        return int(self.weights.size)
+
+    def _fit(self, corpus, train, x, val, progress):  # type: ignore[no-untyped-def]
+        info = super()._fit(corpus, train, x, val, progress) or {}
+        items = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0)
+        self.items = items.astype(np.int64)
+        self.col = np.full(self.num_songs, -1, np.int64)
+        self.col[items] = np.arange(len(items))
+        xk = sp.csr_matrix(x[:, items], dtype=np.float64)
+        n, m = xk.shape
+        self.dual = n < m
+        gram = (xk @ xk.T if self.dual else xk.T @ xk).toarray()
+        tried: dict[str, float] = {}
+        best: tuple[float, float] | None = None
+        grid = (
+            self.l2_grid
+            if val is not None and len(val) and len(self.l2_grid) > 1
+            else [self.l2_grid[0]]
+        )
+        if val is not None and len(val) > self.max_val_cases:
+            rng = np.random.default_rng(0)
+            val = val.take(np.sort(rng.choice(len(val), self.max_val_cases, replace=False)))
+        for l2 in grid:
+            self._solve(gram, xk, l2)
+            if len(grid) == 1:
+                break
+            assert isinstance(val, Cases)
+            res = evaluate_cases(self.rank, val, corpus.song_artist)
+            score = float(res["overall"]["r_precision"])  # type: ignore[index]
+            tried[str(l2)] = score
+            log.info("ease l2=%g: val R-precision %.4f", l2, score)
+            if progress:
+                progress(f"ease l2={l2:g}: val R-precision {score:.4f}")
+            if best is None or score > best[0]:
+                best = (score, l2)
+        if best is not None and best[1] != self.l2:
+            self._solve(gram, xk, best[1])
+        return {**info, "l2": self.l2, "items": int(m), "dual": self.dual, "val": tried}
+
+    def _solve(self, gram: np.ndarray, xk: sp.csr_matrix, l2: float) -> None:
+        a = gram.astype(np.float64, copy=True)
+        a[np.diag_indices_from(a)] += l2
+        inv = _spd_inverse(a)
+        self.l2 = l2
+        if self.dual:
+            # l * diag(P)_j = 1 - x_j^T K^-1 x_j, with x_j the column of song j
+            quad = np.zeros(xk.shape[1])
+            xc = sp.csc_matrix(xk)
+            for lo in range(0, xk.shape[1], 2048):
+                block = xc[:, lo : lo + 2048]
+                quad[lo : lo + 2048] = np.asarray(block.multiply(inv @ block).sum(axis=0)).ravel()
+            self.denom = (1.0 - quad).astype(np.float32)
+            self.weights = inv.astype(np.float32)
+            self.xk = sp.csr_matrix(xk, dtype=np.float32)
+        else:
+            d = np.diag(inv).copy()
+            b = -inv / d[None, :]
+            np.fill_diagonal(b, 0.0)
+            self.weights = b.astype(np.float32)
+            self.xk = sp.csr_matrix((0, len(self.items)), dtype=np.float32)
+            self.denom = np.zeros(0, np.float32)
+
+    def knows(self, seeds: np.ndarray, name: str | None) -> bool:
+        seeds = np.asarray(seeds, dtype=np.int64)
+        return bool((self.col[seeds] >= 0).any()) or super().knows(seeds, name)
+
+    def item_scores(self, seeds: Sequence[np.ndarray]) -> np.ndarray:
+        """``x B`` over the songs in ``X`` (zeros elsewhere), one row per seed list.
+
+        Shapes: B seed lists -> float64 [B, S]
+        """
+        m = len(self.items)
+        rows = [np.full(len(s), i) for i, s in enumerate(seeds)]
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c = self.col[np.concatenate([np.asarray(s, np.int64) for s in seeds])] if rows else r
+        keep = c >= 0
+        q = sp.csr_matrix(
+            (np.ones(int(keep.sum()), np.float32), (r[keep], c[keep])), shape=(len(seeds), m)
+        )
+        if self.dual:
+            z = (q @ self.xk.T).toarray() @ self.weights  # [B, n]
+            part = np.asarray(self.xk.T @ z.T).T / np.maximum(self.denom, 1e-12)[None, :]
+        else:
+            part = np.asarray(q @ self.weights)
+        out = np.zeros((len(seeds), self.num_songs), dtype=np.float64)
+        out[:, self.items] = part
+        return out
+
+    def scores(self, seeds: Sequence[np.ndarray], names: Sequence[str | None]) -> np.ndarray:
+        out = self.item_scores(seeds)
+        tb = self._tiebreak()
+        for i, seed in enumerate(seeds):
+            seed = np.asarray(seed, dtype=np.int64)
+            if len(seed) and (self.col[seed] >= 0).any():
+                out[i] += tb
+            else:
+                out[i] = self.name_scores(names[i])
+        return out
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        out = super()._state_arrays()
+        out.update(ease_items=self.items, ease_weights=self.weights, ease_denom=self.denom)
+        out.update(ease_x_indices=self.xk.indices, ease_x_indptr=self.xk.indptr)
+        return out
+
+    def _state_meta(self) -> dict[str, Any]:
+        return {
+            **super()._state_meta(),
+            "l2": self.l2,
+            "dual": self.dual,
+            "ease_train_playlists": int(self.xk.shape[0]),
+        }
+
+    def _load(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        super()._load(arrays, meta)
+        self.l2 = float(meta["l2"])
+        self.dual = bool(meta["dual"])
+        self.items = np.asarray(arrays["ease_items"], np.int64)
+        self.col = np.full(self.num_songs, -1, np.int64)
+        self.col[self.items] = np.arange(len(self.items))
+        self.weights = np.asarray(arrays["ease_weights"], np.float32)
+        self.denom = np.asarray(arrays["ease_denom"], np.float32)
+        ind = arrays["ease_x_indices"]
+        self.xk = sp.csr_matrix(
+            (np.ones(len(ind), np.float32), ind, arrays["ease_x_indptr"]),
+            shape=(int(meta["ease_train_playlists"]), len(self.items)),
+        )

@@ -24,6 +24,10 @@ Metrics per case, with the challenge's definitions (G the held-out tracks, R the
     ``floor((rank of the first hit - 1) / 10)``, 51 when R has no hit (lower is better).
 ``recall@n``
     ``|R[:n] ∩ G| / |G|`` for n in :data:`RECALL_AT`.
+``ndcg@10``
+    The usual top-of-list NDCG: ``sum_{i<=10} rel_i / log2(i + 1)`` over the ideal
+    ``sum_{i<=min(|G|, 10)} 1 / log2(i + 1)``: what a 10-track answer (the API's default)
+    is worth, judged against everything held out.
 
 The challenge's best main-track result on the real Million Playlist Dataset was R-precision
 0.224 and NDCG 0.395 (Zamani et al., 2019): context, not a like-for-like comparison.

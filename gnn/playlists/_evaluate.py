@@ -21,7 +21,17 @@ LIST_LENGTH = 500
 RECALL_AT: tuple[int, ...] = (10, 100, 500)
 
 
-METRICS: tuple[str, ...] = ("r_precision", "ndcg", "clicks", *(f"recall@{n}" for n in RECALL_AT))
+#: The cut-off of the top-of-list NDCG (``ndcg@10``), the figure a 10-track answer is judged by.
+NDCG_AT = 10
+
+
+METRICS: tuple[str, ...] = (
+    "r_precision",
+    "ndcg",
+    "clicks",
+    *(f"recall@{n}" for n in RECALL_AT),
+    f"ndcg@{NDCG_AT}",
+)
 
 
 def case_metrics(recs: np.ndarray, targets: np.ndarray, song_artist: np.ndarray) -> np.ndarray:
@@ -53,7 +63,10 @@ def case_metrics(recs: np.ndarray, targets: np.ndarray, song_artist: np.ndarray)
     else:
         ndcg, clicks = 0.0, 51.0
     recall = [hit[:n].sum() / len(g) for n in RECALL_AT]
-    return np.array([r_prec, ndcg, clicks, *recall], dtype=np.float64)
+    top_disc = 1.0 / np.log2(np.arange(2, NDCG_AT + 2, dtype=np.float64))
+    gain = hit[:NDCG_AT]
+    ndcg_at = float(top_disc[: len(gain)][gain].sum() / top_disc[: min(len(g), NDCG_AT)].sum())
+    return np.array([r_prec, ndcg, clicks, *recall, ndcg_at], dtype=np.float64)
 
 
 def evaluate_cases(

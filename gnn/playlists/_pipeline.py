@@ -23,9 +23,16 @@ import numpy as np
 from gnn.core._registry import RunInfo, make_by_name, resolve_run, save_run, set_active
 from gnn.graph._snapshot import GraphSnapshot
 from gnn.playlists._base import PlaylistModel
-from gnn.playlists._baselines import HybridKNN, ItemKNNContinuer, NamePopularity, PlaylistPopularity
+from gnn.playlists._baselines import (
+    EASEContinuer,
+    HybridKNN,
+    ItemKNNContinuer,
+    NamePopularity,
+    PlaylistPopularity,
+)
 from gnn.playlists._data import BUCKETS, PlaylistCorpus, PlaylistSplit, make_cases, split_playlists
 from gnn.playlists._evaluate import LIST_LENGTH, evaluate_cases, flatten_metrics
+from gnn.playlists._hybrid import PlaylistHybrid
 from gnn.playlists._train import PlaylistGNN
 from spotify_engine.errors import ModelError
 
@@ -46,8 +53,53 @@ PLAYLIST_MODELS: dict[str, type[PlaylistModel]] = {
     "namepop": NamePopularity,
     "itemknn": ItemKNNContinuer,
     "hybridknn": HybridKNN,
+    "ease": EASEContinuer,
     "playlistgnn": PlaylistGNN,
+    "playlisthybrid": PlaylistHybrid,
 }
+
+
+#: The simple models a learned one has to beat (the issue's bar: EASE^R x 1.05).
+PLAYLIST_BASELINES = ("popularity", "namepop", "itemknn", "hybridknn", "ease")
+
+
+#: The validation figure (overall, every bucket) that picks the served model.
+SELECT_BY = "r_precision"
+
+
+def playlist_selection(
+    results: dict[str, PlaylistResult], metric: str = SELECT_BY
+) -> dict[str, Any]:
+    """Who wins on validation ``metric`` and by how much: the best model, the runner-up and
+    the relative margin ``best / runner_up - 1``, the best baseline of
+    :data:`PLAYLIST_BASELINES` other than the winner and the margin over it, and (reported
+    only, they pick nothing) the winner's and that baseline's test figures.
+    """
+    if not results:
+        raise ValueError("results must hold at least one fitted model (got none)")
+    val = {m: float(r.val["overall"].get(metric, -1.0)) for m, r in results.items()}
+    order = sorted(val, key=lambda m: -val[m])
+    best = order[0]
+
+    def rel(a: float, b: float) -> float:
+        return a / b - 1.0 if b > 0 else float("inf")
+
+    out: dict[str, Any] = {"metric": metric, "best": best, "best_val": val[best]}
+    if len(order) > 1:
+        out.update(
+            runner_up=order[1], runner_up_val=val[order[1]], margin=rel(val[best], val[order[1]])
+        )
+    rivals = [m for m in order if m in PLAYLIST_BASELINES and m != best]
+    out["best_test"] = float(results[best].test["overall"].get(metric, float("nan")))
+    if rivals:
+        b = rivals[0]
+        out.update(
+            best_baseline=b,
+            best_baseline_val=val[b],
+            margin_over_best_baseline=rel(val[best], val[b]),
+            best_baseline_test=float(results[b].test["overall"].get(metric, float("nan"))),
+        )
+    return out
 
 
 def make_playlist_model(name: str, **overrides: Any) -> PlaylistModel:
@@ -142,7 +194,9 @@ def train_playlist_models(
     """Split the snapshot's playlists, fit each model, score it on validation and test.
 
     Args:
-        models: names from :data:`PLAYLIST_MODELS`.
+        models: names from :data:`PLAYLIST_MODELS`. A ``playlisthybrid`` listed after
+            ``ease`` and ``playlistgnn`` (same configurations) reuses them instead of fitting
+            them again; their seconds count in its ``seconds``.
         runs_root: record each model as a run of task ``playlist`` there (None: no runs).
         activate: ``"best"`` activates the model with the best validation R-precision, a
             model name activates that one, None activates nothing.
@@ -178,9 +232,13 @@ def train_playlist_models(
     for name in models:
         model = make_playlist_model(name, **(overrides or {}).get(name, {}))
         say(f"fitting {model.name} ...")
+        reused = 0.0
+        if isinstance(model, PlaylistHybrid):
+            fitted = {m: r.model for m, r in results.items()}
+            reused = sum(results[m].seconds for m in model.adopt(fitted))
         t0 = time.perf_counter()
         info = model.fit(corpus, split.train, val=val_cases, progress=say)
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0 + reused
         say(f"evaluating {model.name} ...")
         val = evaluate_cases(model.rank, val_cases, corpus.song_artist)
         test = evaluate_cases(model.rank, test_cases, corpus.song_artist)
@@ -205,7 +263,7 @@ def train_playlist_models(
         results[model.name] = res
     if runs_root is not None and activate is not None and results:
         pick = (
-            max(results, key=lambda m: results[m].val["overall"].get("r_precision", -1.0))
+            playlist_selection(results)["best"]
             if activate == "best"
             else make_playlist_model(activate).name
         )

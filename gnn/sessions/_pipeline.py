@@ -21,9 +21,10 @@ import pandas as pd
 from gnn.core._registry import make_by_name
 from gnn.graph._snapshot import GraphSnapshot
 from gnn.sessions._base import NextSongPredictor, SessionModel
-from gnn.sessions._baselines import SKNN, Markov, SessionPopularity
+from gnn.sessions._baselines import SKNN, STAN, VSKNN, Markov, SessionPopularity
 from gnn.sessions._data import Sessions, SessionSplit, build_sessions, session_split
 from gnn.sessions._evaluate import evaluate_sessions
+from gnn.sessions._hybrid import SessionHybrid
 from gnn.sessions._train import SessionGNN
 from spotify_engine import errors
 
@@ -63,8 +64,15 @@ SESSION_MODELS: dict[str, type[SessionModel]] = {
     "popularity": SessionPopularity,
     "markov": Markov,
     "sknn": SKNN,
+    "vsknn": VSKNN,
+    "stan": STAN,
     "sessiongnn": SessionGNN,
+    "sessionhybrid": SessionHybrid,
 }
+
+
+#: The simple models a learned one has to beat (the issue's bar: best of these x 1.05).
+SESSION_BASELINES = ("popularity", "markov", "sknn", "vsknn", "stan")
 
 
 #: The validation metric that picks the served model.
@@ -72,7 +80,7 @@ SELECT_BY = "mrr@20"
 
 
 def make_session_model(name: str, **overrides: Any) -> SessionModel:
-    """A fresh next-song model by name (``popularity``, ``markov``, ``sknn``, ``sessiongnn``)."""
+    """A fresh next-song model by name (a key of :data:`SESSION_MODELS`)."""
     return make_by_name(SESSION_MODELS, name, "session model", **overrides)
 
 
@@ -108,13 +116,61 @@ def prepare_sessions(
 
 @dataclass
 class SessionComparison:
-    """One row per model (validation metrics prefixed ``val_``), the fitted models, runs."""
+    """One row per model (validation metrics prefixed ``val_``), the fitted models, runs.
+
+    ``selection`` says which model won on validation and by how much (see
+    :func:`selection_summary`); ``fit_info`` is what each model's ``fit`` returned.
+    """
 
     table: pd.DataFrame
     models: dict[str, SessionModel]
     best: str
     run_ids: dict[str, str] = field(default_factory=dict)
     active: str | None = None
+    selection: dict[str, Any] = field(default_factory=dict)
+    fit_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def selection_summary(
+    val: dict[str, float],
+    test: dict[str, float] | None = None,
+    *,
+    metric: str,
+    baselines: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Who won on validation and by how much: the best model by ``val[name]``, the runner-up
+    and the relative margin ``best / runner_up - 1``, the best baseline (a name in
+    ``baselines`` other than the winner) and the winner's margin over it; with ``test``,
+    the same models' test figures, reported only (they pick nothing).
+    """
+    if not val:
+        raise ValueError("val must hold at least one model's figure (got none)")
+    order = sorted(val, key=lambda m: -float(val[m]))
+    best = order[0]
+    out: dict[str, Any] = {"metric": metric, "best": best, "best_val": float(val[best])}
+
+    def rel(a: float, b: float) -> float:
+        return a / b - 1.0 if b > 0 else float("inf")
+
+    if len(order) > 1:
+        out.update(
+            runner_up=order[1],
+            runner_up_val=float(val[order[1]]),
+            margin=rel(float(val[best]), float(val[order[1]])),
+        )
+    rivals = [m for m in order if m in baselines and m != best]
+    if rivals:
+        b = rivals[0]
+        out.update(
+            best_baseline=b,
+            best_baseline_val=float(val[b]),
+            margin_over_best_baseline=rel(float(val[best]), float(val[b])),
+        )
+    if test is not None:
+        out["best_test"] = float(test[best])
+        if rivals:
+            out["best_baseline_test"] = float(test[rivals[0]])
+    return out
 
 
 def compare_session_models(
@@ -133,7 +189,9 @@ def compare_session_models(
     """Fit, evaluate (validation and test), record and optionally activate models.
 
     Args:
-        names: model names (see :func:`make_session_model`).
+        names: model names (see :func:`make_session_model`). A ``sessionhybrid`` listed after
+            ``sessiongnn`` (same configuration) and ``markov`` reuses them instead of
+            training them again; their training seconds count in its ``train_seconds``.
         overrides: per-model constructor arguments, e.g. ``{"sessiongnn": {"epochs": 3}}``.
         runs_root: record each model as a run of task ``session`` there (pickled whole).
         activate: make the best model by validation ``select_by`` the active session run.
@@ -152,9 +210,11 @@ def compare_session_models(
         model = make_session_model(name, **(overrides or {}).get(name, {}))
         if progress is not None:
             progress(f"fitting {model.name}")
+        if isinstance(model, SessionHybrid):
+            model.adopt(models, {m: float(r["train_seconds"]) for m, r in rows.items()})
         t0 = time.perf_counter()
         fit_info = model.fit(train, val=val) or {}
-        fit_s = time.perf_counter() - t0
+        fit_s = time.perf_counter() - t0 + float(fit_info.get("reused_train_seconds", 0.0))
         if progress is not None:
             progress(f"evaluating {model.name}")
         t1 = time.perf_counter()
@@ -175,8 +235,20 @@ def compare_session_models(
         models[model.name] = model
         infos[model.name] = fit_info
         log.info("%s: %s", model.name, {k: round(float(v), 4) for k, v in tm.items()})
-    best = max(rows, key=lambda m: float(rows[m][f"val_{select_by}"]))
-    out = SessionComparison(pd.DataFrame.from_dict(rows, orient="index"), models, best)
+    selection = selection_summary(
+        {m: float(r[f"val_{select_by}"]) for m, r in rows.items()},
+        {m: float(r[select_by]) for m, r in rows.items()},
+        metric=select_by,
+        baselines=SESSION_BASELINES,
+    )
+    best = selection["best"]
+    out = SessionComparison(
+        pd.DataFrame.from_dict(rows, orient="index"),
+        models,
+        best,
+        selection=selection,
+        fit_info=infos,
+    )
     if runs_root is not None:
         from gnn.core._registry import save_run, set_active
 
@@ -188,6 +260,7 @@ def compare_session_models(
                 "comparison": group,
                 "models_compared": list(models),
                 "selected_by": f"val_{select_by}",
+                "selection": selection,
                 "protocol": "exclude_seen" if exclude_seen else "all_positions",
                 "max_positions": max_positions,
                 **exp.config,
