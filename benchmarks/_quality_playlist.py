@@ -202,25 +202,53 @@ def run_dataset(
     if got is None:
         return {"skipped": f"no {name} data given"}
     snap, timing = got
-    t0 = time.perf_counter()
-    results, split = train_playlist_models(
-        snap,
-        models,
-        activate=None,
-        seed=seed,
-        progress=lambda m: print(f"  [{name}] {m}", flush=True),
+    from types import SimpleNamespace
+
+    from gnn.playlists import PlaylistCorpus, playlist_selection, split_playlists
+
+    split = split_playlists(PlaylistCorpus.from_snapshot(snap), seed=seed)
+    ckpt = (
+        None
+        if cache is None or name not in GENERATED
+        else cache / f"partial-playlist-{name}-{'quick' if quick else 'full'}-{gen_seed}-{seed}"
     )
-    rows = {
-        m: {
+    if ckpt is not None:
+        ckpt.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    rows: dict[str, Any] = {}
+    fitted: dict[str, Any] = {}
+    for m in models:  # one model at a time, each checkpointed (its state too, for the hybrid)
+        row_file = None if ckpt is None else ckpt / f"{m}.json"
+        if row_file is not None and row_file.is_file():
+            rows[m] = json.loads(row_file.read_text(encoding="utf-8"))
+            if (ckpt / f"{m}.npz").is_file():
+                fitted[m] = _load_state(m, ckpt)
+            continue
+        results, _ = train_playlist_models(
+            snap,
+            [m],
+            activate=None,
+            seed=seed,
+            reuse=fitted,
+            progress=lambda text: print(f"  [{name}] {text}", flush=True),
+        )
+        r = results[m]
+        reused = [x for x in r.fit_info.get("reused", []) if x in rows]
+        rows[m] = {
             "val": r.val,
             "test": r.test,
-            "train_seconds": round(r.seconds, 1),
+            "train_seconds": round(r.seconds + sum(rows[x]["train_seconds"] for x in reused), 1),
             "parameters": r.model.num_parameters(),
             "fit": {k: v for k, v in r.fit_info.items() if k != "curve"},
         }
-        for m, r in results.items()
-    }
-    sel = select_playlist_model(results)
+        fitted[m] = r.model
+        if ckpt is not None:
+            if m in ("ease", "playlistgnn"):
+                _save_state(r.model, ckpt)
+            row_file.write_text(json.dumps(rows[m], default=float), encoding="utf-8")
+    sel = playlist_selection(
+        {m: SimpleNamespace(val=r["val"], test=r["test"]) for m, r in rows.items()}  # type: ignore[misc]
+    )
     return {
         "playlists": snap.num_playlists,
         "playlist_tracks": int(snap.playlist_song.shape[1]),
@@ -237,6 +265,20 @@ def run_dataset(
         "selection": sel,
         "models": rows,
     }
+
+
+def _save_state(model: Any, folder: Path) -> None:
+    arrays, meta = model.state()
+    with open(folder / f"{model.name}.npz", "wb") as fh:
+        np.savez(fh, allow_pickle=False, **arrays)
+    (folder / f"{model.name}.meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _load_state(name: str, folder: Path) -> Any:
+    meta = json.loads((folder / f"{name}.meta.json").read_text(encoding="utf-8"))
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return PLAYLIST_MODELS[name].from_state(arrays, meta)
 
 
 def _mean_sd(values: list[float]) -> dict[str, float]:
@@ -299,7 +341,8 @@ def run(
     cache: Path | None = None,
 ) -> dict[str, Any]:
     """Load each data set into the (wiped) graph, export it, fit and score every model; the
-    generator shapes once per generator seed, with a summary over seeds."""
+    generator shapes once per generator seed, with a summary over seeds. With ``cache``,
+    snapshots and each finished (data set, seed) result are kept there and reused."""
     models = models or list(PLAYLIST_MODELS)
     out: dict[str, Any] = {
         "benchmark": "quality-playlist",
@@ -327,21 +370,23 @@ def run(
         per_seed = {}
         for gen_seed in seeds:
             print(f"== playlist / {name} / seed {gen_seed}", flush=True)
-            res = run_dataset(
-                name, driver, settings, tmp, models=models, quick=quick, seed=seed,
-                gen_seed=gen_seed, cache=cache,
-            )  # fmt: skip
+            key = json.dumps([name, gen_seed, quick, list(models), seed])
+            tag = hashlib.sha1(key.encode()).hexdigest()[:12]
+            done = None if cache is None else cache / f"result-playlist-{tag}.json"
+            if done is not None and done.is_file():
+                res = json.loads(done.read_text(encoding="utf-8"))  # a run finished earlier
+            else:
+                res = run_dataset(
+                    name, driver, settings, tmp, models=models, quick=quick, seed=seed,
+                    gen_seed=gen_seed, cache=cache,
+                )  # fmt: skip
+                if done is not None:
+                    done.write_text(json.dumps(res, default=float), encoding="utf-8")
             per_seed[str(gen_seed)] = res
             print_tables(f"{name} / seed {gen_seed}", res)
         out["datasets"][name] = {"per_seed": per_seed, "summary": summarise(per_seed)}
         print_summary(name, out["datasets"][name]["summary"])
     return out
-
-
-def select_playlist_model(results: dict[str, Any]) -> dict[str, Any]:
-    from gnn.playlists import playlist_selection
-
-    return playlist_selection(results)
 
 
 def print_summary(name: str, summ: dict[str, Any]) -> None:

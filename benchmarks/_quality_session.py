@@ -32,6 +32,8 @@ deviation over seeds; the served model's MRR@20 over the best baseline's, per se
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -156,6 +158,22 @@ def snapshot_for(
     return snap, timing
 
 
+#: Models fitted together (the hybrid reuses the GNN fitted just before it); every other model
+#: is a group of its own. Each group's figures are checkpointed as soon as it is done.
+GROUPS = (("sessiongnn", "sessionhybrid"),)
+
+
+def _groups(models: tuple[str, ...]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for m in models:
+        together = next((g for g in GROUPS if m in g), None)
+        if together is not None and out and out[-1][0] in together:
+            out[-1].append(m)
+        else:
+            out.append([m])
+    return out
+
+
 def run_one(
     snap: Any,
     models: tuple[str, ...],
@@ -163,51 +181,79 @@ def run_one(
     threads: int = 1,
     max_positions: int | None = None,
     label: str = "",
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
-    """Fit every model on one snapshot, evaluate both protocols; one result dict."""
-    from gnn.sessions import compare_session_models, evaluate_sessions, prepare_sessions
+    """Fit every model on one snapshot, evaluate both protocols; one result dict.
+
+    Models are fitted in groups (:data:`GROUPS`); with ``checkpoint`` (a JSON file) each
+    group's figures are saved there when done and a group already there is not run again.
+    The served model is picked over all groups by validation MRR@20.
+    """
+    from gnn.sessions import (
+        SESSION_BASELINES,
+        compare_session_models,
+        evaluate_sessions,
+        prepare_sessions,
+        selection_summary,
+    )
 
     exp = prepare_sessions(snap)
-    overrides = {m: {"threads": threads} for m in ("sessiongnn", "sessionhybrid")}
-    t0 = time.perf_counter()
-    res = compare_session_models(
-        exp,
-        list(models),
-        overrides=overrides,
-        max_positions=max_positions,
-        progress=lambda m: print(f"  [session{label}] {m} ...", flush=True),
-    )
-    compare_s = time.perf_counter() - t0
-    rows = {m: {k: float(v) for k, v in r.items()} for m, r in res.table.iterrows()}
     test = exp.part("test")
+    overrides = {m: {"threads": threads} for m in ("sessiongnn", "sessionhybrid")}
+    done: dict[str, Any] = {"models": {}, "fit": {}, "all_positions": {}, "seconds": 0.0}
+    if checkpoint is not None and checkpoint.is_file():
+        done = json.loads(checkpoint.read_text(encoding="utf-8"))
+    for group in _groups(models):
+        if all(m in done["models"] for m in group):
+            continue
+        t0 = time.perf_counter()
+        res = compare_session_models(
+            exp,
+            group,
+            overrides=overrides,
+            max_positions=max_positions,
+            progress=lambda m: print(f"  [session{label}] {m} ...", flush=True),
+        )
+        for name, model in res.models.items():
+            print(f"  [session{label}] {name}: all-positions protocol ...", flush=True)
+            done["all_positions"][name] = evaluate_sessions(
+                model, test, exclude_seen=False, max_positions=max_positions
+            )
+            row = res.table.loc[name]
+            done["models"][name] = {k: float(v) for k, v in row.items()}
+            done["fit"][name] = _jsonable(res.fit_info[name])
+        done["seconds"] += time.perf_counter() - t0
+        if checkpoint is not None:
+            checkpoint.write_text(json.dumps(done, default=float), encoding="utf-8")
+    rows = {m: done["models"][m] for m in models}
     # n_repeats is counted before any sampling; every position t >= 1 is a prediction
     total = float(np.maximum(test.lengths - 1, 0).sum())
     share = next(iter(rows.values()))["n_repeats"] / max(total, 1.0)
-    all_positions, with_repeats = {}, {}
-    for name, model in res.models.items():
-        r = rows[name]
+    with_repeats = {}
+    for name, r in rows.items():
         with_repeats[name] = {
             k: r[k] * (1.0 - share) for k in ("hit_rate@10", "mrr@10", "hit_rate@20", "mrr@20")
         }
         with_repeats[name]["repeat_share"] = share
-        print(f"  [session{label}] {name}: all-positions protocol ...", flush=True)
-        all_positions[name] = evaluate_sessions(
-            model, test, exclude_seen=False, max_positions=max_positions
-        )
-    sel = res.selection
+    sel = selection_summary(
+        {m: r["val_mrr@20"] for m, r in rows.items()},
+        {m: r["mrr@20"] for m, r in rows.items()},
+        metric="mrr@20",
+        baselines=SESSION_BASELINES,
+    )
     return {
         "users": snap.num_users,
         "songs": snap.num_songs,
         "plays": snap.num_plays,
         "genres": snap.num_genres,
         "sessions": exp.split.describe()["sessions"],
-        "compare_seconds": round(compare_s, 1),
-        "selected": res.best,
+        "compare_seconds": round(done["seconds"], 1),
+        "selected": sel["best"],
         "selection": sel,
         "models": rows,
-        "fit": {m: _jsonable(i) for m, i in res.fit_info.items()},
+        "fit": {m: done["fit"][m] for m in models},
         "serving_with_repeats": with_repeats,
-        "all_positions": all_positions,
+        "all_positions": {m: done["all_positions"][m] for m in models},
     }
 
 
@@ -271,7 +317,11 @@ def run(
     max_positions: int | None = None,
     cache: Path | None = None,
 ) -> dict[str, Any]:
-    """Every shape at every seed: load, export, fit, evaluate; per-seed rows and summaries."""
+    """Every shape at every seed: load, export, fit, evaluate; per-seed rows and summaries.
+
+    With ``cache``, exported snapshots and each finished (shape, seed) result are kept there
+    and reused, so an interrupted run resumes where it stopped.
+    """
     import torch
 
     torch.set_num_threads(threads)
@@ -292,13 +342,27 @@ def run(
         per_seed: dict[str, Any] = {}
         for seed in seeds:
             print(f"== session / {shape} / seed {seed}", flush=True)
-            snap, timing = snapshot_for(
-                shape, seed, quick=quick, driver=driver, settings=settings, tmp=tmp, cache=cache
-            )
-            res = run_one(
-                snap, models, threads=threads, max_positions=max_positions, label=f"/{shape}"
-            )
-            res.update(timing)
+            key = json.dumps([shape, seed, quick, list(models), max_positions, threads])
+            tag = hashlib.sha1(key.encode()).hexdigest()[:12]
+            done = None if cache is None else cache / f"result-session-{tag}.json"
+            if done is not None and done.is_file():
+                res = json.loads(done.read_text(encoding="utf-8"))  # a run finished earlier
+            else:
+                snap, timing = snapshot_for(
+                    shape, seed, quick=quick, driver=driver, settings=settings, tmp=tmp,
+                    cache=cache,
+                )  # fmt: skip
+                res = run_one(
+                    snap,
+                    models,
+                    threads=threads,
+                    max_positions=max_positions,
+                    label=f"/{shape}",
+                    checkpoint=None if done is None else done.with_suffix(".partial.json"),
+                )
+                res.update(timing)
+                if done is not None:
+                    done.write_text(json.dumps(res, default=float), encoding="utf-8")
             per_seed[str(seed)] = res
             print_seed(shape, seed, res)
         out["datasets"][shape] = {"per_seed": per_seed, "summary": summarise(per_seed)}

@@ -249,7 +249,7 @@ class EASEContinuer(NamePopularity):
 
     Args:
         l2: the regularisation ``l``: a number, or candidates tuned on validation R-precision
-            when ``fit`` gets validation cases (default ``(10, 30, 100, 300, 1000, 3000, 10000)``).
+            when ``fit`` gets validation cases (default 10, 30, 100, ..., 10000, 30000).
         min_count: as for ``namepop`` (default 1).
         max_val_cases: validation cases scored per candidate (default 1500).
     """
@@ -258,7 +258,7 @@ class EASEContinuer(NamePopularity):
 
     def __init__(
         self,
-        l2: float | Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0),
+        l2: float | Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0),
         min_count: int = 1,
         max_val_cases: int = 1500,
     ):
@@ -386,6 +386,8 @@ class EASEContinuer(NamePopularity):
         return {
             **super()._state_meta(),
             "l2": self.l2,
+            "l2_grid": list(self.l2_grid),
+            "max_val_cases": self.max_val_cases,
             "dual": self.dual,
             "ease_train_playlists": int(self.xk.shape[0]),
         }
@@ -393,6 +395,8 @@ class EASEContinuer(NamePopularity):
     def _load(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         super()._load(arrays, meta)
         self.l2 = float(meta["l2"])
+        self.l2_grid = [float(v) for v in meta.get("l2_grid", [self.l2])]
+        self.max_val_cases = int(meta.get("max_val_cases", 1500))
         self.dual = bool(meta["dual"])
         self.items = np.asarray(arrays["ease_items"], np.int64)
         self.col = np.full(self.num_songs, -1, np.int64)

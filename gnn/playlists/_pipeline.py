@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,7 @@ def train_playlist_models(
     seed: int = 0,
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
+    reuse: Mapping[str, PlaylistModel] | None = None,
 ) -> tuple[dict[str, PlaylistResult], PlaylistSplit]:
     """Split the snapshot's playlists, fit each model, score it on validation and test.
 
@@ -202,6 +203,9 @@ def train_playlist_models(
             model name activates that one, None activates nothing.
         overrides: per-model constructor arguments, e.g. ``{"playlistgnn": {"epochs": 5}}``.
         progress: called with a line of text as work proceeds.
+        reuse: models fitted earlier on the same snapshot with the same ``seed`` and
+            fractions, which a ``playlisthybrid`` may take instead of fitting its parts
+            again (their seconds are not counted then).
 
     Raises:
         ModelError: the snapshot has fewer than three non-empty playlists.
@@ -234,8 +238,8 @@ def train_playlist_models(
         say(f"fitting {model.name} ...")
         reused = 0.0
         if isinstance(model, PlaylistHybrid):
-            fitted = {m: r.model for m, r in results.items()}
-            reused = sum(results[m].seconds for m in model.adopt(fitted))
+            fitted = {**(reuse or {}), **{m: r.model for m, r in results.items()}}
+            reused = sum(results[m].seconds for m in model.adopt(fitted) if m in results)
         t0 = time.perf_counter()
         info = model.fit(corpus, split.train, val=val_cases, progress=say)
         seconds = time.perf_counter() - t0 + reused
