@@ -174,12 +174,14 @@ def _play(sink: TableSink, r: Row) -> None:
     duration = parse_int(r["track_duration_ms"], "track_duration_ms", required=False)
     if not sink.has("users", user_id):
         sink.add("users", {"user_id": user_id})
+    # A play row names no song or artist: such a row adds the node without a name (never
+    # its id as a name), so it cannot overwrite the real name an earlier load gave it.
     if artist_id and not sink.has("artists", artist_id):
-        sink.add("artists", {"artist_id": artist_id, "name": artist_id})
+        sink.add("artists", {"artist_id": artist_id, "name": None})
     if not sink.has("songs", song_id):
         sink.add(
             "songs",
-            {"song_id": song_id, "name": song_id, "artist_id": artist_id, "duration_ms": duration},
+            {"song_id": song_id, "name": None, "artist_id": artist_id, "duration_ms": duration},
         )
     sink.add(
         "plays",

@@ -280,6 +280,47 @@ def test_incremental_load_adds_new_sessions_once(
     assert all(c.status == "PASS" for c in validate_graph(graph, neo4j_settings.neo4j_database)[3:])
 
 
+def test_a_plays_only_file_keeps_the_names_an_earlier_load_gave(
+    graph: neo4j.Driver, neo4j_settings: Settings, tmp_path: Path
+) -> None:
+    """A sessions CSV names no songs or artists: loading one after a catalogue must not turn
+    the songs' and artists' real names into their ids; a song first met there has no name."""
+    first = tmp_path / "catalogue"
+    write_sessions_csv(first, ["U1,T1,A1,2024-01-01T00:00:00,200000,240000"])
+    (first / "synthetic_artists.csv").write_text(
+        "artist_id,artist_name,popularity\nA1,The Real Artist,0.5\n"
+    )
+    (first / "synthetic_songs.csv").write_text(
+        "track_id,track_name,artist_id,artist_name,duration_ms,popularity\n"
+        "T1,Real Song Name,A1,The Real Artist,240000,0.5\n"
+    )
+    run(graph, neo4j_settings, tmp_path / "w1", "sessions", first)
+    plays = write_sessions_csv(
+        tmp_path / "plays",
+        [
+            "U2,T1,A1,2024-01-02T00:00:00,200000,240000",
+            "U2,T9,A1,2024-01-02T00:04:00,200000,240000",
+        ],
+    )
+    run(graph, neo4j_settings, tmp_path / "w2", "sessions", plays)
+    got = rows(
+        graph,
+        neo4j_settings,
+        "MATCH (s:Song)-[:BY]->(a:Artist) RETURN s.id AS id, s.name AS song, "
+        "s.name_prefix AS prefix, a.name AS artist ORDER BY id",
+    )
+    assert got == [
+        {
+            "id": "T1",
+            "song": "Real Song Name",
+            "prefix": "Real Song Name",
+            "artist": "The Real Artist",
+        },
+        {"id": "T9", "song": None, "prefix": None, "artist": "The Real Artist"},
+    ]
+    assert listened(graph, neo4j_settings) == {("U1", "T1"): 1, ("U2", "T1"): 1, ("U2", "T9"): 1}
+
+
 class Interrupt(RuntimeError):
     pass
 

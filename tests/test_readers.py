@@ -137,9 +137,10 @@ def test_sessions_clean(tmp_path: Path) -> None:
     r = run(read_sessions_folder, folder, tmp_path / "out", progress=calls.append)
     assert dict(r.report.rows) == {"users": 3, "artists": 2, "songs": 4, "plays": 6}
     assert r.report.read == {"sessions": 6} and r.quarantine == []
-    assert {s["song_id"]: s["name"] for s in r.rows("songs")} == {
-        f"T{i}": f"T{i}" for i in (1, 2, 3, 4)
-    }
+    # plays name no songs: the songs have no name (not their ids), see _read_sessions._play
+    assert {s["song_id"]: s["name"] for s in r.rows("songs")} == dict.fromkeys(
+        (f"T{i}" for i in (1, 2, 3, 4)), None
+    )
     plays = r.rows("plays")
     assert all(p["session_id"] and p["pos"] is not None for p in plays)
     skipped = {(p["user_id"], p["song_id"]): p["skipped"] for p in plays}
@@ -190,7 +191,7 @@ def test_sessions_dirty(tmp_path: Path) -> None:
     assert [songs[f"T{i}"]["name"] for i in range(1, 13)] == list(_dirty.ODD_NAMES)
     for i, name in enumerate(_dirty.ODD_NAMES, start=1):
         assert songs[f"T{i}"]["name"].encode() == name.encode()
-    assert songs["T99"] == {**songs["T99"], "name": "T99", "artist_id": None}
+    assert songs["T99"] == {**songs["T99"], "name": None, "artist_id": None}
     artists = {a["artist_id"]: a["name"] for a in r.rows("artists")}
     assert artists == {
         "A1": "مشروع ليلى",
