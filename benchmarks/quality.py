@@ -1,22 +1,31 @@
 """Recommendation quality: every model through one harness, against the planted-truth oracle.
 
-Two data sets, both loaded into Neo4j and exported from it (the product's real path):
+User task (the default): three data shapes, each at several generator seeds (``--seeds``,
+default 42,43,44), all loaded into Neo4j and exported from it (the product's real path):
 
-1. ``generator``: our synthetic generator at about 2,000 users / 20,000 songs / 600,000 plays,
-   with planted taste (so the oracle is known).
-2. ``reference``: the reference project's own data (``../shared/data/reference-synthetic``,
-   1,000 users / 5,000 songs / 230,577 plays) through the sessions-CSV reader, so the two
-   systems can be compared side by side. Its README reports Recall@10 = 0.38 (claimed) and
-   0.035 measured for its GAT under its own (random split) protocol.
+1. ``generator``: our synthetic generator at 2,000 users / 20,000 songs (about 600,000 plays,
+   with genres and planted taste, so the oracle is known); ``--quick``: 500 / 4,000.
+2. ``lastfm``: the same generator's plays written as a Last.fm-1K TSV (MBIDs and names only,
+   ``_quality_session.write_lastfm_tsv``) and loaded through ``spotify-engine ingest lastfm``:
+   no genres, no albums. The oracle is the generator's, mapped through the MBIDs.
+3. ``small``: 300 users / 3,000 songs, where deep models usually overfit.
 
-Per model: Recall@10, NDCG@10, coverage, distinct songs in users' top-10s, training wall time,
-peak RSS of this process; EnhancedGAT's NDCG@10 as a fraction of the best baseline's and of the
-oracle's. Prints tables and saves ``benchmarks/results/quality.json``.
+``reference`` (the reference project's own data, ``../shared/data/reference-synthetic``,
+1,000 users / 5,000 songs, through the sessions-CSV reader) runs once, seed-independent.
+
+Per (shape, seed): every explainable model (EnhancedGAT, EASE^R, RP3beta, ItemKNN and their
+``easerp3`` blend, EASE^R + w RP3beta with w picked on validation) is fitted
+with ``gnn.users.train_and_select``, so the served model is the one ``spotify-engine train``
+would serve (best validation NDCG@10); the other baselines (Popularity, ...) and the oracle go
+through the same harness. Reported: test Recall@10, NDCG@10, validation NDCG@10, coverage,
+training wall time; the served model, its NDCG@10 over EASE^R's and its share of the oracle's.
+Per shape: mean and sd over seeds. Prints tables and saves ``benchmarks/results/quality.json``.
 
 It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``, ports
 27687/27474) and wipes it; set NEO4J_URI to use another server (it will be wiped too).
 
-    python benchmarks/quality.py [--datasets generator,reference] [--models ...] [--quick]
+    python benchmarks/quality.py [--datasets generator,lastfm,small] [--seeds 42,43,44]
+        [--models ...] [--quick] [--repeat]
     python benchmarks/quality.py --task session [--quick] [--seeds 42,43,44]
         [--datasets generator,lastfm] [--snapshot-cache DIR] [--max-positions N]
 
@@ -51,17 +60,32 @@ import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
+import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
 from gnn.graph import export_snapshot  # noqa: E402
-from gnn.users import compare_models, oracle_from_truth, prepare  # noqa: E402
+from gnn.users import (  # noqa: E402
+    Oracle,
+    compare_models,
+    oracle_from_truth,
+    prepare,
+    train_and_select,
+    train_model,
+)
 from graphdb import LocalServer, apply_schema, connect, verify, wipe_graph  # noqa: E402
 from ingest import SyntheticConfig, ingest  # noqa: E402
 from spotify_engine.settings import get_settings  # noqa: E402
 
 REFERENCE = HERE.parent.parent / "shared" / "data" / "reference-synthetic"
-MODELS = ("popularity", "itemknn", "ease", "lightgcn", "basicgat", "enhancedgat")
-BASELINES = ("popularity", "itemknn", "ease", "lightgcn")
+MODELS = ("popularity", "itemknn", "ease", "rp3beta", "lightgcn", "basicgat", "enhancedgat")
+BASELINES = ("popularity", "itemknn", "ease", "rp3beta", "lightgcn")
+#: User task, per shape and seed: the served candidates (explainable, chosen on validation)
+#: and the other models compared on the same split.
+USER_MODELS = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "popularity")
+SERVABLE = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3")
+USER_SHAPES = ("generator", "lastfm", "small")
+SEEDS = (42, 43, 44)
+SUMMARY = ("ndcg@10", "recall@10", "val_ndcg@10", "train_seconds")
 
 
 def _load(driver, settings, source: str, path: Path | None, folder: Path, synthetic=None) -> float:
@@ -123,6 +147,201 @@ def run_dataset(name: str, driver, settings, models: list[str], tmp: Path, quick
     }
 
 
+def user_config(shape: str, quick: bool, seed: int) -> SyntheticConfig:
+    """The generator's settings for one user-task shape and seed."""
+    if shape == "small":
+        return SyntheticConfig(
+            users=300, songs=3000, artists=300, mean_plays_per_user=200, seed=seed
+        )
+    if quick:
+        return SyntheticConfig(
+            users=500, songs=4000, artists=400, mean_plays_per_user=200, seed=seed
+        )
+    return SyntheticConfig(
+        users=2000, songs=20000, artists=2000, mean_plays_per_user=300, seed=seed
+    )
+
+
+def lastfm_oracle(snap, generated: Path, session_mod) -> Oracle | None:
+    """The generator's oracle for a graph loaded from its Last.fm-shaped TSV: users and songs
+    are mapped back through the TSV's user names and MBIDs (see ``write_lastfm_tsv``; the
+    reader keys songs ``mbid:<id>``)."""
+    import pandas as pd
+
+    from ingest import load_truth, oracle_scores
+
+    plays = pd.read_parquet(generated / "plays.parquet", columns=["user_id", "song_id"])
+    users = {f"user_{i + 1:06d}": u for i, u in enumerate(sorted(plays["user_id"].unique()))}
+    songs = {session_mod._mbid("song", x): x for x in plays["song_id"].unique()}
+    uids = [users.get(str(u)) for u in snap.user_ids]
+    sids = [songs.get(str(x).removeprefix("mbid:")) for x in snap.song_ids]  # reader: mbid:<id>
+    if None in uids or None in sids:
+        print("  [lastfm] ids do not map back to the generator's: no oracle", flush=True)
+        return None
+    prefs = oracle_scores(
+        load_truth(generated / "truth.json"),
+        uids,
+        sids,
+        songs=pd.read_parquet(generated / "songs.parquet"),
+        song_genres=pd.read_parquet(generated / "song_genres.parquet"),
+    )
+    return Oracle(prefs.astype(np.float32))
+
+
+def run_user_seed(
+    shape: str,
+    seed: int,
+    driver,
+    settings,
+    models: list[str],
+    tmp: Path,
+    quick: bool,
+    repeat: bool = False,
+) -> dict:
+    """One shape at one seed: load through Neo4j, export, select the served model on
+    validation, compare the rest and the oracle on the same split; with ``repeat``, fit the
+    served model once more with the same seed and record the NDCG@10 difference."""
+    session_mod = _sibling("_quality_session")
+    folder = tmp / f"{shape}-{seed}"
+    cfg = user_config(shape, quick, seed)
+    t0 = time.perf_counter()
+    session_mod.load_shape(
+        "lastfm" if shape == "lastfm" else "generator", cfg, driver, settings, folder
+    )
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    snap = export_snapshot(driver, settings.neo4j_database)
+    export_s = time.perf_counter() - t0
+    exp = prepare(snap)
+    if shape == "lastfm":
+        oracle = lastfm_oracle(snap, folder / "generated", session_mod)
+    else:
+        oracle = oracle_from_truth(snap, folder)
+    label = f"  [{shape}/{seed}]"
+    servable = [m for m in models if m in SERVABLE]
+    rows: dict[str, dict] = {}
+    selected = None
+    t0 = time.perf_counter()
+    if servable:
+        sel = train_and_select(
+            exp,
+            servable,
+            runs_root=tmp / "runs",
+            progress=lambda m: print(f"{label} {m} ...", flush=True),
+        )
+        selected = sel.selection["best"]
+        for m, r in sel.table().iterrows():
+            rows[str(m)] = {k: float(v) for k, v in r.items() if isinstance(v, int | float)}
+    others = [m for m in models if m not in SERVABLE]
+    if others or oracle is not None:
+        df = compare_models(
+            exp, others, oracle=oracle, progress=lambda m: print(f"{label} {m} ...", flush=True)
+        )
+        for m, r in df.iterrows():
+            rows[str(m)] = {k: float(v) for k, v in r.items() if isinstance(v, int | float)}
+    per = {
+        "users": snap.num_users,
+        "songs": snap.num_songs,
+        "plays": snap.num_plays,
+        "genres": int(getattr(snap, "num_genres", 0) or 0),
+        "evaluated_users": int(next(iter(rows.values()))["n_users"]),
+        "load_seconds": round(load_s, 1),
+        "export_seconds": round(export_s, 2),
+        "compare_seconds": round(time.perf_counter() - t0, 1),
+        "models": rows,
+        "selected": selected,
+    }
+    if selected is not None and repeat:
+        again = train_model(exp, selected, runs_root=tmp / "runs", activate=False)
+        per["repeat_ndcg10_abs_diff"] = abs(again.metrics["ndcg@10"] - rows[selected]["ndcg@10"])
+        per["repeat_train_seconds"] = again.seconds
+    if selected is not None:
+        served = rows[selected]["ndcg@10"]
+        if "ease" in rows:
+            per["served_ndcg10_over_ease"] = served / rows["ease"]["ndcg@10"]
+        if "oracle" in rows:
+            per["served_ndcg10_of_oracle"] = served / rows["oracle"]["ndcg@10"]
+    return per
+
+
+def _mean_sd(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(a.mean()),
+        "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "n": int(len(a)),
+    }
+
+
+def summarise_user(per_seed: dict[str, dict]) -> dict:
+    """Mean and spread over seeds per model and metric; the served model's ratios."""
+    runs = list(per_seed.values())
+    names = [m for m in runs[0]["models"] if all(m in r["models"] for r in runs)]
+    out: dict = {
+        "models": {
+            m: {
+                k: _mean_sd([r["models"][m][k] for r in runs])
+                for k in SUMMARY
+                if all(k in r["models"][m] for r in runs)
+            }
+            for m in names
+        },
+        "selected_per_seed": [r["selected"] for r in runs],
+    }
+    served = [r["models"][r["selected"]]["ndcg@10"] for r in runs if r["selected"]]
+    if served:
+        out["served_ndcg@10"] = _mean_sd(served)
+    for key in ("served_ndcg10_over_ease", "served_ndcg10_of_oracle", "repeat_ndcg10_abs_diff"):
+        vals = [r[key] for r in runs if key in r]
+        if vals:
+            out[key] = _mean_sd(vals)
+    return out
+
+
+def print_user_seed(shape: str, seed: int, res: dict) -> None:
+    print(
+        f"\n{shape} / seed {seed}: {res['users']:,} users, {res['songs']:,} songs, "
+        f"{res['plays']:,} plays; {res['evaluated_users']:,} users evaluated"
+    )
+    cols = ("recall@10", "ndcg@10", "val_ndcg@10", "coverage@10", "train_seconds")
+    print(f"{'model':<14}" + "".join(f"{c:>14}" for c in cols))
+    for m, r in res["models"].items():
+        mark = " *" if m == res["selected"] else ""
+        cells = "".join(
+            f"{r[c]:>14.1f}" if c == "train_seconds" and c in r
+            else f"{r[c]:>14.4f}" if c in r else f"{'-':>14}"
+            for c in cols
+        )  # fmt: skip
+        print(f"{m + mark:<14}{cells}")
+    for key in ("served_ndcg10_over_ease", "served_ndcg10_of_oracle", "repeat_ndcg10_abs_diff"):
+        if key in res:
+            print(f"{key}: {res[key]:.3f}")
+
+
+def print_user_summary(shape: str, summ: dict) -> None:
+    print(f"\n== {shape}: mean +- sd over seeds (served per seed: {summ['selected_per_seed']})")
+    print(f"{'model':<14}" + "".join(f"{c:>22}" for c in SUMMARY))
+    for m, stats in summ["models"].items():
+        cells = "".join(
+            f"{stats[c]['mean']:>13.4f} +- {stats[c]['sd']:<5.4f}" if c in stats else f"{'-':>22}"
+            for c in SUMMARY
+        )
+        print(f"{m:<14}{cells}")
+    for key in (
+        "served_ndcg@10",
+        "served_ndcg10_over_ease",
+        "served_ndcg10_of_oracle",
+        "repeat_ndcg10_abs_diff",
+    ):
+        if key in summ:
+            v = summ[key]
+            print(
+                f"{key}: {v['mean']:.4f} +- {v['sd']:.4f} (min {v['min']:.4f}, max {v['max']:.4f})"
+            )
+
+
 def print_table(name: str, res: dict) -> None:
     if "skipped" in res:
         print(f"{name}: skipped ({res['skipped']})")
@@ -151,9 +370,19 @@ def print_table(name: str, res: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="generator,reference")
-    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument(
+        "--datasets",
+        default=None,
+        help="user: generator,lastfm,small (default) and/or reference; session, playlist: "
+        "their shapes",
+    )
+    ap.add_argument("--models", default=None, help=f"user default: {','.join(USER_MODELS)}")
     ap.add_argument("--quick", action="store_true", help="a small generator data set (smoke run)")
+    ap.add_argument(
+        "--repeat",
+        action="store_true",
+        help="user: fit each served model twice with the same seed (NDCG@10 difference)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--task", choices=("user", "session", "playlist"), default="user")
     ap.add_argument("--mpd", type=Path, default=None, help="playlist task: MPD slices folder")
@@ -161,7 +390,7 @@ def main() -> None:
     ap.add_argument(
         "--seeds",
         default=None,
-        help="generator seeds, comma-separated (session, playlist: 42,43,44)",
+        help="generator seeds, comma-separated (default 42,43,44)",
     )
     ap.add_argument(
         "--snapshot-cache",
@@ -184,7 +413,8 @@ def main() -> None:
     )
     settings = get_settings()
     driver = _connect(settings)
-    models = ap_list(args.models)
+    models = ap_list(args.models or ",".join(USER_MODELS if args.task == "user" else MODELS))
+    seeds = tuple(int(x) for x in ap_list(args.seeds)) if args.seeds else SEEDS
     out = {
         "benchmark": "quality",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -197,9 +427,9 @@ def main() -> None:
     if args.task == "session":
         mod = _sibling("_quality_session")
         kwargs = {}
-        if args.datasets != "generator,reference":
+        if args.datasets is not None:
             kwargs["shapes"] = tuple(ap_list(args.datasets))
-        if args.models != ",".join(MODELS):
+        if args.models is not None:
             kwargs["models"] = tuple(ap_list(args.models))
         if args.seeds:
             kwargs["seeds"] = tuple(int(x) for x in ap_list(args.seeds))
@@ -210,27 +440,54 @@ def main() -> None:
             )  # fmt: skip
         out.pop("reference_claims")
         out.update(res)
-    with tempfile.TemporaryDirectory() as tmp:
-        names = ap_list(args.datasets)
-        for name in names if args.task == "user" else []:
-            print(f"== {name}", flush=True)
-            out["datasets"][name] = run_dataset(
-                name, driver, settings, models, Path(tmp), args.quick
-            )
-            print_table(name, out["datasets"][name])
+    if args.task == "user":
+        out["protocol"] += (
+            "; served model: best validation NDCG@10 among the explainable models "
+            "(gnn.users.train_and_select)"
+        )
+        out["seeds"] = list(seeds)
+        out["quick"] = args.quick
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in ap_list(args.datasets or ",".join(USER_SHAPES)):
+                if name == "reference":
+                    print(f"== {name}", flush=True)
+                    res = run_dataset(name, driver, settings, models, Path(tmp), args.quick)
+                    out["datasets"][name] = res
+                    print_table(name, res)
+                    continue
+                if name not in USER_SHAPES:
+                    raise SystemExit(
+                        f"error: unknown data set {name!r}; choose from "
+                        f"{', '.join((*USER_SHAPES, 'reference'))}"
+                    )
+                per_seed = {}
+                for seed in seeds:
+                    print(f"== user / {name} / seed {seed}", flush=True)
+                    res = run_user_seed(
+                        name, seed, driver, settings, models, Path(tmp), args.quick, args.repeat
+                    )
+                    per_seed[str(seed)] = res
+                    print_user_seed(name, seed, res)
+                    _save(args.out, out | {"partial": True})
+                out["datasets"][name] = {"per_seed": per_seed, "summary": summarise_user(per_seed)}
+                print_user_summary(name, out["datasets"][name]["summary"])
     out["peak_rss_mib"] = round(psutil.Process().memory_info().rss / 2**20, 1)
     driver.close()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2, default=float))
+    _save(args.out, out)
     print(f"\nsaved {args.out}")
+
+
+def _save(path: Path, out: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=float))
 
 
 def run_playlist_task(args: argparse.Namespace) -> None:
     mod = _sibling("_quality_playlist")
     settings = get_settings()
     driver = _connect(settings)
-    given = ap_list(args.datasets) if args.datasets != "generator,reference" else None
-    models = ap_list(args.models) if args.models != ",".join(MODELS) else None
+    given = ap_list(args.datasets) if args.datasets is not None else None
+    models = ap_list(args.models) if args.models is not None else None
     with tempfile.TemporaryDirectory() as tmp:
         seeds = {"seeds": tuple(int(x) for x in ap_list(args.seeds))} if args.seeds else {}
         out = mod.run(

@@ -1,8 +1,10 @@
 """``spotify-engine demo``: the README's main job, end to end on an embedded default.
 
 Neo4j (the local server unless NEO4J_URI is set) -> synthetic data with planted taste ->
-ingest -> export -> EnhancedGAT trained with early stopping -> the same split through the
-baselines and the planted-truth oracle -> recommendations and explanations written back ->
+ingest -> export -> every explainable user model (EnhancedGAT with early stopping, EASE^R,
+RP3beta, ItemKNN, the EASE^R + RP3beta blend) fitted, the best on validation NDCG@10 served (the
+demo says which won and by how much) -> the same split through the other baselines and the planted-truth oracle ->
+the served model's recommendations and explanations written back ->
 three example users with their reasons, the Browser and guide instructions, the run folder.
 """
 
@@ -29,7 +31,9 @@ from graphdb import (
 )
 from spotify_engine.errors import ConfigError
 
-BASELINES = ("popularity", "itemknn", "ease", "lightgcn")
+#: Compared on the test table besides the served candidates (never served: not explainable, or
+#: not a candidate).
+BASELINES = ("popularity", "itemknn", "ease", "rp3beta", "lightgcn")
 
 
 def demo(
@@ -47,7 +51,9 @@ def demo(
     ] = True,
 ) -> None:
     """Run the whole product on synthetic data: Neo4j, ingest, train, evaluate, explain."""
-    from cli._common import export_graph, metrics_table, quiet_torch, train_and_write_back
+    from cli._common import export_graph, metrics_table, quiet_torch
+    from cli._models import select_and_publish
+    from cli._session import winner_line
     from ingest import SyntheticConfig
     from ingest import ingest as run_ingest
 
@@ -143,42 +149,54 @@ def demo(
         step("export", t0)
         t0 = time.perf_counter()
         overrides: dict[str, Any] = {"epochs": epochs} if epochs else {}
-        # Train, then recommend, explain and write back (section 3 shows what was written).
-        published = train_and_write_back(driver, exp, "enhancedgat", overrides=overrides, k=10)
-        res = published.train
-        wb = published.writeback
+        # Fit every explainable model, serve the best on validation, then recommend, explain
+        # and write it back (section 5 shows what was written).
+        sel, wb = select_and_publish(
+            driver, exp, overrides={"enhancedgat": overrides}, k=10, show_table=False
+        )
+        res = sel.best
+        gat = sel.results.get("enhancedgat")
         timings["writeback"] = wb.explain_seconds + wb.write_seconds
         timings["train"] = time.perf_counter() - t0 - timings["writeback"]
+        if gat is not None:
+            console.print(
+                f"EnhancedGAT: {gat.fit_info.get('epochs')} epochs in {gat.seconds:.0f}s, "
+                f"{gat.recommender.num_parameters():,} parameters, run {gat.run.run_id}"
+            )
         console.print(
-            f"EnhancedGAT: {res.fit_info.get('epochs')} epochs in {res.seconds:.0f}s, "
-            f"{res.recommender.num_parameters():,} parameters, run {res.run.run_id}"
+            f"served: {res.recommender.name}, run {res.run.run_id} (the best of "
+            f"{', '.join(sel.results)} on validation NDCG@10)"
         )
-        rows: dict[str, dict[str, Any]] = {}
+        table = sel.table()
+        rows: dict[str, dict[str, Any]] = {
+            (f"{n} *" if n == res.recommender.name else n): r.to_dict() for n, r in table.iterrows()
+        }
         if baselines:
             t0 = time.perf_counter()
             oracle = oracle_from_truth(snap, data_dir)
             with console.status("Baselines through the same harness ...") as status:
                 df = compare_models(
                     exp,
-                    list(BASELINES),
+                    [b for b in BASELINES if b not in sel.results],
                     oracle=oracle,
                     progress=lambda n: status.update(
                         f"Baselines through the same harness: {n} ..."
                     ),
                 )
             step("baselines", t0)
-            rows = {name: r.to_dict() for name, r in df.iterrows()}
-        rows = {"enhancedgat": {**res.metrics, "train_seconds": res.seconds}, **rows}
+            rows.update({name: r.to_dict() for name, r in df.iterrows()})
         if "oracle" in rows:
             for r in rows.values():
                 r["ndcg@10_of_oracle"] = r["ndcg@10"] / rows["oracle"]["ndcg@10"]
         console.print(
             metrics_table(
                 rows,
-                "Held-out test period (last 20% of each user's plays), full ranking over unplayed songs",
-                extra=("train_seconds", "ndcg@10_of_oracle"),
+                "Held-out test period (last 20% of each user's plays), full ranking over "
+                "unplayed songs (* served: best validation NDCG@10)",
+                extra=("val_ndcg@10", "train_seconds", "ndcg@10_of_oracle"),
             )
         )
+        console.print(winner_line(sel.selection, "user"))
 
         # 4. The two other paradigms, on the same export
         runs_root = Path(s.runs_dir)
@@ -219,7 +237,7 @@ def demo(
         # 6. Pictures, under the run folder
         t0 = time.perf_counter()
         with console.status("Drawing the pictures (profile, explanation graph, attention) ..."):
-            pictures = _pictures(driver, db, res, exp, examples, first_song)
+            pictures = _pictures(driver, db, res, gat, exp, examples, first_song)
         step("pictures", t0)
         for what, path in pictures.items():
             console.print(f"picture: {what:<12} {path}", highlight=False, soft_wrap=True)
@@ -262,22 +280,35 @@ def demo(
 
 
 def _pictures(
-    driver: Any, db: str, res: Any, exp: Any, examples: list[str], first_song: str | None
+    driver: Any,
+    db: str,
+    res: Any,
+    gat: Any,
+    exp: Any,
+    examples: list[str],
+    first_song: str | None,
 ) -> dict[str, Path]:
-    """Data profile plots, the first example's explanation graph and attention heat-map."""
+    """Data profile plots and the first example's explanation graph, under the served run's
+    folder; EnhancedGAT's training curves and attention heat-map when it was fitted (``gat``),
+    whichever model is served."""
     from cli._models import explanation_png, why_recommended
     from gnn.core import plot_attention_heatmap
     from gnn.users import user_attention
     from ingest import profile_graph
 
     run_dir = res.run.path
-    out: dict[str, Path] = {"curves": run_dir / "training_curves.png"}
+    out: dict[str, Path] = {}
+    for r in (res, gat):
+        if r is not None and (r.run.path / "training_curves.png").exists():
+            out["curves"] = r.run.path / "training_curves.png"
+            break
     profile = profile_graph(driver, db, run_dir / "profile")
     out.update({f"profile {k}": v for k, v in profile.plots.items()})
     if examples and first_song:
         record = why_recommended(driver, db, examples[0], first_song)
         out["explanation"] = explanation_png(record, examples[0], run_dir / "explanation.png")
-        matrix, rows, cols = user_attention(res.recommender, exp.full(), 0)
+    if examples and first_song and gat is not None:
+        matrix, rows, cols = user_attention(gat.recommender, exp.full(), 0)
         out["attention"] = plot_attention_heatmap(
             matrix,
             rows,

@@ -64,6 +64,17 @@ def run_training(
     overrides: dict[str, Any] = {}
     if epochs is not None:
         overrides["epochs"] = epochs
+    if model == "best":
+        sel, wb = select_and_publish(
+            driver if writeback else None, exp, overrides={"enhancedgat": overrides}, k=k
+        )
+        return {
+            "run_id": sel.best.run.run_id,
+            "metrics": sel.best.metrics,
+            "experiment": exp,
+            "writeback": wb,
+            "selection": sel.selection,
+        }
     out = train_and_write_back(driver if writeback else None, exp, model, overrides=overrides, k=k)
     res = out.train
     info = res.fit_info
@@ -83,6 +94,67 @@ def run_training(
     }
 
 
+def select_and_publish(
+    driver: neo4j.Driver | None,
+    exp: Any,
+    *,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    k: int = 10,
+    names: tuple[str, ...] | None = None,
+    show_table: bool = True,
+) -> tuple[Any, Any]:
+    """Fit every user-task candidate, serve the best on validation NDCG@10 and (given a
+    driver) write it back; prints the test table and the winner line (unless
+    ``show_table=False``: the caller prints its own).
+
+    Returns the :class:`gnn.users.UserSelection` and the write-back result (or None).
+    """
+    from cli._common import _bar_callback, print_written
+    from cli._session import winner_line
+    from gnn.users import train_and_select, write_back
+
+    s = settings()
+    kwargs = {} if names is None else {"names": names}
+    with console.status("user task: fitting the candidates ...") as status:
+        sel = train_and_select(
+            exp,
+            runs_root=Path(s.runs_dir),
+            overrides=overrides,
+            progress=lambda n: status.update(
+                f"user task: fitting {n} (tuned / early-stopped on validation) ..."
+            ),
+            **kwargs,
+        )
+    if show_table:
+        table = sel.table()
+        rows = {
+            (f"{n} *" if n == sel.selection["best"] else n): r.to_dict()
+            for n, r in table.iterrows()
+        }
+        console.print(
+            metrics_table(
+                rows,
+                "User task: held-out test period (* served: best validation NDCG@10)",
+                extra=("val_ndcg@10", "train_seconds"),
+            )
+        )
+        console.print(winner_line(sel.selection, "user"))
+    wb = None
+    if driver is not None:
+        with progress_bars() as bar:
+            wb = write_back(
+                driver,
+                s.neo4j_database,
+                sel.best.recommender,
+                exp,
+                sel.best.run.run_id,
+                k=k,
+                progress=_bar_callback(bar),
+            )
+        print_written(wb)
+    return sel, wb
+
+
 TASK_HELP = "user (recommendations for a user), session (next song) or playlist."
 TASKS = ("user", "session", "playlist")
 
@@ -96,9 +168,11 @@ def train(
     model: Annotated[
         str | None,
         typer.Option(
-            help="user task: enhancedgat (default), basicgat, lightgcn, ease, itemknn, "
-            "popularity; session task: best (default: all, the best on validation MRR@20 is "
-            "served), popularity, markov, sknn, vsknn, stan, sessiongnn, sessionhybrid; "
+            help="user task: best (all explainable models: enhancedgat, ease, rp3beta, "
+            "itemknn; default: the best on validation NDCG@10 is served), enhancedgat, "
+            "basicgat, lightgcn, ease, rp3beta, itemknn, popularity; session task: best "
+            "(default: all, the best on validation MRR@20 is served), popularity, markov, "
+            "sknn, vsknn, stan, sessiongnn, sessionhybrid; "
             "playlist task: playlisthybrid, playlistgnn, ease, hybridknn, itemknn, namepop, "
             "popularity (default: all, the best on validation R-precision is served)"
         ),
@@ -132,7 +206,7 @@ def train(
 
         train_playlist(model=model, epochs=epochs, snapshot=snapshot)
         return
-    model = model or "enhancedgat"
+    model = model or "best"
     if snapshot is not None and not writeback:
         run_training(model=model, epochs=epochs, writeback=False, k=k, snapshot_path=snapshot)
         return
@@ -294,7 +368,7 @@ def activate(run: Annotated[str, typer.Argument(help="Run id to serve.")]) -> No
 def compare(
     models: Annotated[
         str, typer.Option(help="Comma-separated models.")
-    ] = "popularity,itemknn,ease,lightgcn,basicgat,enhancedgat",
+    ] = "popularity,itemknn,ease,rp3beta,lightgcn,basicgat,enhancedgat",
     truth: Annotated[
         Path | None, typer.Option(help="Generator folder with truth.json: adds the oracle.")
     ] = None,

@@ -1,6 +1,6 @@
 """gnn.users: recommendations for a user: baselines, graph models, training, pipeline, write-back rows."""
 
-from gnn.users._baselines import ALS, EASE, ItemKNN, Oracle, Popularity
+from gnn.users._baselines import ALS, EASE, ItemKNN, Oracle, Popularity, RP3beta
 from gnn.users._explained import (
     Explained,
     GenreListening,
@@ -19,11 +19,13 @@ from gnn.users._pipeline import (
     MODELS,
     Experiment,
     TrainResult,
+    UserSelection,
     compare_models,
     load_trained,
     make_recommender,
     oracle_from_truth,
     prepare,
+    train_and_select,
     train_model,
 )
 from gnn.users._publish import Published, WriteBackResult, train_and_write_back, write_back
@@ -55,10 +57,12 @@ __all__ = [
     "Oracle",
     "Popularity",
     "Published",
+    "RP3beta",
     "RecModel",
     "SimpleTrainer",
     "TrainResult",
     "USER_TASK_EDGE_TYPES",
+    "UserSelection",
     "WriteBackResult",
     "compare_models",
     "display_names",
@@ -73,6 +77,7 @@ __all__ = [
     "recommend_and_explain",
     "seed_everything",
     "similar_songs",
+    "train_and_select",
     "train_and_write_back",
     "train_model",
     "user_attention",

@@ -3,6 +3,9 @@
 * :class:`Popularity`: most-played songs the user has not heard.
 * :class:`ItemKNN`: cosine item-item neighbourhood on the user-song matrix.
 * :class:`EASE`: closed-form linear autoencoder (Steck, 2019), a strong shallow baseline.
+* :class:`RP3beta`: item-item three-step random walk with a popularity penalty (Paudel et al.
+  2017; the strong graph baseline of Dacrema et al. 2019).
+* :class:`LinearBlend`: EASE^R plus a validation-weighted RP3beta, still exactly explainable.
 * :class:`Oracle`: ranks by known true preferences; an upper bound on synthetic data.
 * :class:`ALS`: ``implicit``'s alternating least squares, only if ``implicit`` is installed.
 
@@ -375,6 +378,284 @@ class EASE(Recommender):
 
     def num_parameters(self) -> int:
         return 0 if self.weights_ is None else int(self.weights_.size)
+
+
+class RP3beta(Recommender):
+    """Three-step random walk item -> user -> item, damped by popularity: ``score(u) = x_u @ W``.
+
+    ``P_ui`` and ``P_iu`` are the row-normalised user->song and song->user transition
+    matrices of the binary training matrix, each entry raised to ``alpha``;
+    ``W[i, j] = (P_iu @ P_ui)[i, j] / pop_j ** beta`` with ``pop_j`` the song's listeners,
+    diagonal zeroed and each row pruned to its ``neighbours`` largest entries. ``beta = 0``,
+    ``alpha = 1`` is plain P3alpha; a larger ``beta`` trades hits for long-tail songs.
+
+    ``alpha`` and ``beta`` may be sequences: with ``val`` in ``fit`` every pair is tried and
+    the best on validation ``metric`` is kept (without ``val``, the first pair). The walk
+    product is computed once per ``alpha``, in blocks of ``block_size`` songs; every ``beta``
+    only rescales its columns.
+
+    Args:
+        alpha: transition exponent(s) (default ``(0.5, 1.0)``).
+        beta: popularity penalty exponent(s) (default ``(0.0, 0.25, 0.5)``).
+        neighbours: neighbours kept per song (default 100; 0 keeps all).
+        block_size: songs per product block (default 2048).
+        metric: validation metric for tuning (default ``"ndcg@10"``).
+    """
+
+    name = "rp3beta"
+
+    def __init__(
+        self,
+        alpha: float | Sequence[float] = (0.5, 1.0),
+        beta: float | Sequence[float] = (0.0, 0.25, 0.5),
+        neighbours: int = 100,
+        block_size: int = 2048,
+        metric: str = "ndcg@10",
+    ) -> None:
+        def grid(v: float | Sequence[float], what: str, low: float) -> list[float]:
+            out = [float(v)] if isinstance(v, int | float | np.number) else [float(x) for x in v]
+            if not out or any(not x >= low for x in out):
+                raise ValueError(f"{what} must be >= {low:g} (got {v!r})")
+            return out
+
+        self.alpha_grid = grid(alpha, "alpha", 0.0)
+        self.beta_grid = grid(beta, "beta", 0.0)
+        if neighbours < 0:
+            raise ValueError(f"neighbours must be >= 0 (got {neighbours})")
+        if block_size < 1:
+            raise ValueError(f"block_size must be >= 1 (got {block_size})")
+        self.neighbours = neighbours
+        self.block_size = block_size
+        self.metric = metric
+        self.alpha_: float | None = None
+        self.beta_: float | None = None
+        self.similarity_: sp.csr_matrix | None = None
+
+    @staticmethod
+    def _transitions(x: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
+        """Row-normalised copy of ``x`` with every entry raised to ``alpha`` (float64)."""
+        out = sp.csr_matrix(x, dtype=np.float64, copy=True)
+        sums = np.asarray(out.sum(axis=1), dtype=np.float64).ravel()
+        out.data /= np.repeat(np.where(sums > 0, sums, 1.0), np.diff(out.indptr))
+        out.data **= alpha
+        return out
+
+    def _walks(self, x: sp.csr_matrix, alpha: float, betas: list[float]) -> list[sp.csr_matrix]:
+        """``W`` for one ``alpha`` and every ``beta`` (see the class docstring)."""
+        p_ui = self._transitions(x, alpha)
+        p_iu = self._transitions(x.T.tocsr(), alpha)
+        pop = np.diff(x.tocsc().indptr).astype(np.float64)
+        n = x.shape[1]
+        blocks: list[list[sp.csr_matrix]] = [[] for _ in betas]
+        for start in range(0, n, self.block_size):
+            stop = min(start + self.block_size, n)
+            block = (p_iu[start:stop] @ p_ui).tocoo()
+            keep = (block.row + start != block.col) & (block.data != 0)
+            row, col, data = block.row[keep], block.col[keep], block.data[keep]
+            for b, beta in enumerate(betas):
+                scaled = data / np.power(np.where(pop[col] > 0, pop[col], 1.0), beta)
+                sim = sp.csr_matrix(
+                    (scaled.astype(np.float32), (row, col)), shape=(stop - start, n)
+                )
+                blocks[b].append(_prune_rows(sim, self.neighbours))
+        return [
+            sp.vstack(bl, format="csr") if bl else sp.csr_matrix((0, n), dtype=np.float32)
+            for bl in blocks
+        ]
+
+    def fit(
+        self, train: TrainData, *, val: tuple[TrainData, list[np.ndarray]] | None = None
+    ) -> dict[str, Any]:
+        x = _weight(train.matrix, "binary")
+        alphas = self.alpha_grid if val is not None else self.alpha_grid[:1]
+        betas = self.beta_grid if val is not None else self.beta_grid[:1]
+        tried: dict[str, float] = {}
+        best: tuple[float, float, float, sp.csr_matrix] | None = None
+        for alpha in alphas:
+            t0 = time.perf_counter()
+            for beta, sim in zip(betas, self._walks(x, alpha, betas), strict=True):
+                self.similarity_, self.alpha_, self.beta_ = sim, alpha, beta
+                if val is None:
+                    best = (np.nan, alpha, beta, sim)
+                    break
+                from gnn.core._harness import evaluate_view
+
+                k = int(self.metric.split("@")[1]) if "@" in self.metric else 10
+                got = evaluate_view(self, val[0], val[1], (k,), beyond_accuracy=False)
+                value = float(np.nan_to_num(got[self.metric], nan=-np.inf))
+                tried[f"alpha={alpha:g},beta={beta:g}"] = got[self.metric]
+                log.info(
+                    "RP3beta alpha=%g beta=%g: %s=%.4f (%.1fs)",
+                    alpha, beta, self.metric, got[self.metric], time.perf_counter() - t0,
+                )  # fmt: skip
+                if best is None or value > best[0]:
+                    best = (value, alpha, beta, sim)
+        assert best is not None
+        _, self.alpha_, self.beta_, self.similarity_ = best
+        return {
+            "alpha": self.alpha_,
+            "beta": self.beta_,
+            "nnz": int(self.similarity_.nnz),
+            "val": tried,
+        }
+
+    def score(self, users: np.ndarray, observed: TrainData) -> np.ndarray:
+        """Shapes: users int64 [n] -> float32 [n, num_songs]."""
+        if self.similarity_ is None:
+            raise NotFittedError(f"{self.name}: call fit before score")
+        _check_view(self, observed, self.similarity_.shape[0])
+        x = _weight(observed.matrix[users], "binary")
+        return (x @ self.similarity_).toarray().astype(np.float32, copy=False)
+
+    def contributions(
+        self, user: int, songs: np.ndarray, observed: TrainData
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact parts of ``score(user, songs)``: one per song ``j`` of the user's history,
+        ``W[j, i]`` (the history is binary); each column sums to the song's score.
+
+        Shapes:
+            songs: int64 [n] -> (history songs int64 [h], parts float64 [h, n])
+        """
+        if self.similarity_ is None:
+            raise NotFittedError(f"{self.name}: call fit before contributions")
+        _check_view(self, observed, self.similarity_.shape[0])
+        x = _weight(observed.matrix[[int(user)]], "binary")
+        hist = x.indices.astype(np.int64)
+        songs = np.asarray(songs, dtype=np.int64)
+        return hist, self.similarity_[hist][:, songs].toarray().astype(np.float64)
+
+    def similar_items(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each song's ``k`` largest walk weights ``W[a, b]``: (a, b, weight)."""
+        if self.similarity_ is None:
+            raise NotFittedError(f"{self.name}: call fit before similar_items")
+        top = _prune_rows(self.similarity_.multiply(self.similarity_ > 0).tocsr(), k).tocoo()
+        return top.row.astype(np.int64), top.col.astype(np.int64), top.data.astype(np.float64)
+
+    def num_parameters(self) -> int:
+        return 0 if self.similarity_ is None else int(self.similarity_.nnz)
+
+
+class LinearBlend(Recommender):
+    """EASE^R plus ``w`` times RP3beta, both linear in the user's history, so the blend is too:
+    ``score(u) = x_u @ (B + w c W)``, with ``c`` a global scale that puts the two on the same
+    footing (the ratio of their mean top-1 training scores) and ``w`` picked on validation
+    from ``weights`` (``0`` is EASE^R alone, so on validation the blend never loses to it).
+
+    The parts come fitted from :meth:`adopt` (the selection fits EASE^R and RP3beta first and
+    hands them over; their seconds count in ``fit_info["reused_train_seconds"]``) or are fitted
+    here with their own validation tuning.
+
+    Args:
+        weights: blend weights tried on validation (default ``(0, 0.25, 0.5, 1, 2)``).
+        metric: validation metric (default ``"ndcg@10"``).
+    """
+
+    name = "easerp3"
+
+    def __init__(
+        self, weights: Sequence[float] = (0.0, 0.25, 0.5, 1.0, 2.0), metric: str = "ndcg@10"
+    ) -> None:
+        grid = [float(w) for w in weights]
+        if not grid or any(not w >= 0 for w in grid):
+            raise ValueError(f"weights must be >= 0 (got {weights!r})")
+        self.weights = grid
+        self.metric = metric
+        self.ease: EASE | None = None
+        self.rp3: RP3beta | None = None
+        self.reused_seconds = 0.0
+        self.scale_: float | None = None
+        self.weight_: float | None = None
+
+    def adopt(self, fitted: dict[str, Recommender], seconds: dict[str, float]) -> None:
+        """Reuse fitted ``ease`` and ``rp3beta`` models (the others are ignored)."""
+        ease, rp3 = fitted.get("ease"), fitted.get("rp3beta")
+        if isinstance(ease, EASE) and ease.weights_ is not None:
+            self.ease = ease
+            self.reused_seconds += seconds.get("ease", 0.0)
+        if isinstance(rp3, RP3beta) and rp3.similarity_ is not None:
+            self.rp3 = rp3
+            self.reused_seconds += seconds.get("rp3beta", 0.0)
+
+    def fit(
+        self, train: TrainData, *, val: tuple[TrainData, list[np.ndarray]] | None = None
+    ) -> dict[str, Any]:
+        if self.ease is None:
+            self.ease = EASE()
+            self.ease.fit(train, val=val)
+        if self.rp3 is None:
+            self.rp3 = RP3beta()
+            self.rp3.fit(train, val=val)
+        users = np.arange(train.num_users)
+        top_e = self.ease.score(users, train).max(axis=1)
+        top_r = self.rp3.score(users, train).max(axis=1)
+        mean_r = float(np.mean(top_r))
+        self.scale_ = float(np.mean(top_e)) / mean_r if mean_r > 0 else 1.0
+        grid = self.weights if val is not None else self.weights[:1]
+        tried: dict[str, float] = {}
+        best: tuple[float, float] | None = None
+        for w in grid:
+            self.weight_ = w
+            if val is None:
+                best = (np.nan, w)
+                break
+            from gnn.core._harness import evaluate_view
+
+            k = int(self.metric.split("@")[1]) if "@" in self.metric else 10
+            got = evaluate_view(self, val[0], val[1], (k,), beyond_accuracy=False)[self.metric]
+            tried[f"{w:g}"] = got
+            value = float(np.nan_to_num(got, nan=-np.inf))
+            if best is None or value > best[0]:
+                best = (value, w)
+        assert best is not None
+        self.weight_ = best[1]
+        return {
+            "weight": self.weight_,
+            "scale": self.scale_,
+            "val": tried,
+            "ease_l2": self.ease.l2_,
+            "rp3_alpha": self.rp3.alpha_,
+            "rp3_beta": self.rp3.beta_,
+            "reused_train_seconds": self.reused_seconds,
+        }
+
+    def _parts(self) -> tuple[EASE, RP3beta, float]:
+        if self.ease is None or self.rp3 is None or self.weight_ is None or self.scale_ is None:
+            raise NotFittedError(f"{self.name}: call fit before score")
+        return self.ease, self.rp3, self.weight_ * self.scale_
+
+    def score(self, users: np.ndarray, observed: TrainData) -> np.ndarray:
+        """Shapes: users int64 [n] -> float32 [n, num_songs]."""
+        ease, rp3, w = self._parts()
+        out = ease.score(users, observed)
+        if w:
+            out = out + np.float32(w) * rp3.score(users, observed)
+        return out
+
+    def contributions(
+        self, user: int, songs: np.ndarray, observed: TrainData
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """EASE^R's parts plus ``w c`` times RP3beta's, over the user's whole history; each
+        column sums to the song's score (EASE^R's cold songs keep their cold score).
+
+        Shapes:
+            songs: int64 [n] -> (history songs int64 [h], parts float64 [h, n])
+        """
+        ease, rp3, w = self._parts()
+        hist, parts = rp3.contributions(user, songs, observed)
+        parts = parts * w
+        e_hist, e_parts = ease.contributions(user, songs, observed)
+        order = np.argsort(hist, kind="stable")
+        parts[order[np.searchsorted(hist[order], e_hist)]] += e_parts
+        return hist, parts
+
+    def similar_items(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """EASE^R's item-item weights (the larger part of the blend)."""
+        ease, _, _ = self._parts()
+        return ease.similar_items(k)
+
+    def num_parameters(self) -> int:
+        ease, rp3, _ = self._parts()
+        return ease.num_parameters() + rp3.num_parameters()
 
 
 class Oracle(Recommender):

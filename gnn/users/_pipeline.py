@@ -30,7 +30,7 @@ from gnn.core._registry import (
 )
 from gnn.graph._data import Split, TrainData, build_train_data, relevant_items, temporal_split
 from gnn.graph._snapshot import GraphSnapshot, load_snapshot, save_snapshot
-from gnn.users._baselines import EASE, ItemKNN, Oracle, Popularity
+from gnn.users._baselines import EASE, ItemKNN, LinearBlend, Oracle, Popularity, RP3beta
 from gnn.users._recommenders import (
     BasicGATRecommender,
     EnhancedGATRecommender,
@@ -47,6 +47,8 @@ MODELS: dict[str, Callable[..., Recommender]] = {
     "popularity": Popularity,
     "itemknn": ItemKNN,
     "ease": EASE,
+    "rp3beta": RP3beta,
+    "easerp3": LinearBlend,
     "lightgcn": LightGCNRecommender,
     "basicgat": BasicGATRecommender,
     "enhancedgat": EnhancedGATRecommender,
@@ -128,11 +130,14 @@ def oracle_from_truth(snap: GraphSnapshot, folder: Path) -> Oracle | None:
 
 @dataclass
 class TrainResult:
+    """A fitted, tested, recorded run; ``val_metrics`` only when asked for (selection)."""
+
     recommender: Recommender
     run: RunInfo
     metrics: dict[str, Any]
     fit_info: dict[str, Any]
     seconds: float
+    val_metrics: dict[str, Any] | None = None
 
 
 def train_model(
@@ -142,13 +147,26 @@ def train_model(
     runs_root: Path,
     overrides: dict[str, Any] | None = None,
     activate: bool = True,
+    validate: bool = False,
+    recommender: Recommender | None = None,
 ) -> TrainResult:
-    """Fit on the training period (early stopping on validation), test, record the run."""
+    """Fit on the training period (early stopping on validation), test, record the run.
+
+    Args:
+        validate: also measure the validation period (``val_metrics``, and ``validation`` in
+            the run's ``fit_info``): what :func:`train_and_select` chooses by.
+        recommender: an unfitted model to use instead of ``make_recommender(name)`` (its run
+            records ``name`` but cannot be rebuilt by :func:`load_trained`).
+    """
     overrides = dict(overrides or {})
-    rec = make_recommender(name, **overrides)
+    rec = recommender if recommender is not None else make_recommender(name, **overrides)
     t0 = time.perf_counter()
-    info = rec.fit(exp.train, val=(exp.train, exp.val_relevant))
+    info = dict(rec.fit(exp.train, val=(exp.train, exp.val_relevant)) or {})
     seconds = time.perf_counter() - t0
+    val_metrics = None
+    if validate:
+        val_metrics = evaluate(rec, exp.snap, exp.split, "val")
+        info["validation"] = val_metrics
     metrics = evaluate(rec, exp.snap, exp.split, "test")
     config = {"model": rec.name, "registry_name": name, "overrides": overrides, **exp.config}
     if isinstance(rec, _GNNRecommender):
@@ -173,7 +191,146 @@ def train_model(
         (run.path / "history.json").write_text(json.dumps(history, default=float))
     if activate:
         set_active(runs_root, run.run_id)
-    return TrainResult(rec, run, metrics, info or {}, seconds)
+    return TrainResult(rec, run, metrics, info, seconds, val_metrics)
+
+
+#: The user task's baselines (what a served model is measured against).
+USER_BASELINES = ("popularity", "itemknn", "ease", "rp3beta")
+#: What ``spotify-engine train --model best`` fits: every explainable model, so the winner can
+#: always be written back with its evidence (``easerp3`` reuses the fitted EASE^R and RP3beta).
+SELECT_CANDIDATES = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3")
+#: The validation metric the served user model is chosen by.
+SELECT_BY = "ndcg@10"
+
+
+def selection_summary(
+    val: dict[str, float],
+    test: dict[str, float] | None = None,
+    *,
+    metric: str = SELECT_BY,
+    baselines: Sequence[str] = USER_BASELINES,
+) -> dict[str, Any]:
+    """Who won on validation and by how much: the best by ``val[name]`` (ties: the first
+    listed), the runner-up and ``margin = best / runner_up - 1``, the best baseline other than
+    the winner and the margin over it; ``test`` figures are reported only, they pick nothing.
+
+    The same keys as ``gnn.sessions.selection_summary``, so the CLI prints one winner line.
+    """
+    if not val:
+        raise ValueError("val must hold at least one model's figure (got none)")
+    order = sorted(val, key=lambda m: -float(np.nan_to_num(val[m], nan=-np.inf)))
+    best = order[0]
+    out: dict[str, Any] = {"metric": metric, "best": best, "best_val": float(val[best])}
+
+    def rel(a: float, b: float) -> float:
+        return a / b - 1.0 if b > 0 else float("inf")
+
+    if len(order) > 1:
+        out.update(
+            runner_up=order[1],
+            runner_up_val=float(val[order[1]]),
+            margin=rel(float(val[best]), float(val[order[1]])),
+        )
+    rivals = [m for m in order if m in baselines and m != best]
+    if rivals:
+        out.update(
+            best_baseline=rivals[0],
+            best_baseline_val=float(val[rivals[0]]),
+            margin_over_best_baseline=rel(float(val[best]), float(val[rivals[0]])),
+        )
+    if test is not None:
+        out["best_test"] = float(test[best])
+        if rivals:
+            out["best_baseline_test"] = float(test[rivals[0]])
+    return out
+
+
+@dataclass
+class UserSelection:
+    """Every candidate's recorded run, and which one won on validation (``selection``)."""
+
+    results: dict[str, TrainResult]
+    selection: dict[str, Any]
+
+    @property
+    def best(self) -> TrainResult:
+        return self.results[self.selection["best"]]
+
+    def table(self) -> pd.DataFrame:
+        """One row per candidate: test metrics, ``val_`` validation ones, seconds, params."""
+        rows = {
+            name: {
+                **r.metrics,
+                **{f"val_{k}": v for k, v in (r.val_metrics or {}).items()},
+                "train_seconds": r.seconds,
+                "parameters": r.recommender.num_parameters(),
+            }
+            for name, r in self.results.items()
+        }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def train_and_select(
+    exp: Experiment,
+    names: Sequence[str | Recommender] = SELECT_CANDIDATES,
+    *,
+    runs_root: Path,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    activate: bool = True,
+    select_by: str = SELECT_BY,
+    progress: Callable[[str], None] | None = None,
+) -> UserSelection:
+    """Fit, validate, test and record every candidate; activate the best on validation.
+
+    The choice reads the validation period only (the plays after training, before the test
+    period); test figures are recorded and reported, never compared. The winner's run gets a
+    ``selection.json`` with the summary.
+
+    Args:
+        names: registry names, or unfitted recommenders (recorded under their ``name``). A
+            model with an ``adopt(fitted, seconds)`` method (``easerp3``) is handed the models
+            fitted before it, to reuse.
+        overrides: per-model constructor arguments, e.g. ``{"enhancedgat": {"epochs": 5}}``.
+        activate: make the winner the active user run (default True).
+        select_by: a key of the harness's metrics (default ``"ndcg@10"``).
+        progress: called with each model's name before it is fitted.
+    """
+    if not names:
+        raise ValueError("names must list at least one model (got none)")
+    results: dict[str, TrainResult] = {}
+    for entry in names:
+        name = entry.name if isinstance(entry, Recommender) else str(entry)
+        if name in results:
+            raise ValueError(f"model {name!r} is listed twice")
+        args = (overrides or {}).get(name) or {}
+        rec = entry if isinstance(entry, Recommender) else make_recommender(name, **args)
+        adopt = getattr(rec, "adopt", None)
+        if callable(adopt):
+            adopt(
+                {n: r.recommender for n, r in results.items()},
+                {n: r.seconds for n, r in results.items()},
+            )
+        if progress is not None:
+            progress(name)
+        results[name] = train_model(
+            exp,
+            name,
+            runs_root=runs_root,
+            overrides=args,
+            activate=False,
+            validate=True,
+            recommender=rec,
+        )
+    val = {n: float(r.val_metrics[select_by]) for n, r in results.items() if r.val_metrics}
+    test = {n: float(r.metrics[select_by]) for n, r in results.items()}
+    selection = selection_summary(val, test, metric=select_by)
+    selection["runs"] = {n: r.run.run_id for n, r in results.items()}
+    winner = results[selection["best"]]
+    (winner.run.path / "selection.json").write_text(json.dumps(selection, indent=2))
+    if activate:
+        set_active(runs_root, winner.run.run_id)
+    log.info("user task: %s wins on validation %s", selection["best"], select_by)
+    return UserSelection(results, selection)
 
 
 def load_trained(run: RunInfo) -> tuple[Recommender, GraphSnapshot]:
