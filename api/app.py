@@ -23,12 +23,15 @@ from api.services.cache import TTLCache
 from api.services.graph import Graph
 from api.services.metrics import MetricsMiddleware
 from api.services.models import ModelService
+from api.services.online import OnlineService
 from spotify_engine.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-#: How often the ACTIVE files are checked for a newly activated run.
+#: How often the ACTIVE files (and ONLINE.json) are checked for a newly activated run.
 REFRESH_EVERY_S = 2.0
+#: How often queued exposures of an online experiment are written to Neo4j.
+FLUSH_EVERY_S = 1.0
 
 DESCRIPTION = """Recommendations, explanations, next song and playlist continuation from the
 spotify-engine graph. Errors are `application/problem+json`; `POST /events/plays` needs the
@@ -39,10 +42,29 @@ async def _watch(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(REFRESH_EVERY_S)
         try:
-            if await anyio.to_thread.run_sync(app.state.models.refresh):
+            changed = await anyio.to_thread.run_sync(app.state.models.refresh)
+            changed = await anyio.to_thread.run_sync(app.state.online.refresh) or changed
+            if changed:
                 app.state.cache.clear()
         except Exception:  # noqa: BLE001 - keep watching; the next tick tries again
             log.exception("reloading the active runs failed")
+
+
+async def _flush_exposures(app: FastAPI) -> None:
+    """Write an online experiment's queued exposures (none queued: nothing to do)."""
+    online: OnlineService = app.state.online
+    if online.pending():
+        graph: Graph = app.state.graph
+        await anyio.to_thread.run_sync(online.flush, graph.sync_driver(), graph.database)
+
+
+async def _flusher(app: FastAPI) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_EVERY_S)
+        try:
+            await _flush_exposures(app)
+        except Exception:  # noqa: BLE001 - kept queued; the next tick tries again
+            log.exception("writing exposures failed")
 
 
 @contextlib.asynccontextmanager
@@ -56,13 +78,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         live_explain=settings.api_live_explain,
     )
     await anyio.to_thread.run_sync(lambda: app.state.models.refresh(force=True))
-    watcher = asyncio.create_task(_watch(app))
+    app.state.online = OnlineService(Path(settings.runs_dir))
+    await anyio.to_thread.run_sync(app.state.online.refresh)
+    tasks = [asyncio.create_task(_watch(app)), asyncio.create_task(_flusher(app))]
     try:
         yield
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):  # the last exposures, if Neo4j is still there
+            await _flush_exposures(app)
         await app.state.graph.close()
 
 

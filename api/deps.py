@@ -11,6 +11,7 @@ from api.services.cache import TTLCache
 from api.services.events import check_api_key
 from api.services.graph import Graph
 from api.services.models import ModelService
+from api.services.online import OnlineService
 from api.services.rules import Rules
 from spotify_engine.settings import Settings
 
@@ -27,6 +28,10 @@ def _cache(request: Request) -> TTLCache:
     return request.app.state.cache
 
 
+def _online(request: Request) -> OnlineService:
+    return request.app.state.online
+
+
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -35,6 +40,7 @@ GraphDep = Annotated[Graph, Depends(_graph)]
 ModelsDep = Annotated[ModelService, Depends(_models)]
 CacheDep = Annotated[TTLCache, Depends(_cache)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+OnlineDep = Annotated[OnlineService, Depends(_online)]
 
 
 def require_api_key(

@@ -23,6 +23,7 @@ from cli._demo import demo
 from cli._ingest import ingest_app
 from cli._models import evaluate, explain, models_app, recommend, train
 from cli._neo4j import neo4j_app
+from cli._online import online
 from cli._serve import serve
 from spotify_engine.errors import SpotifyEngineError
 
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(browser_app, name="browser")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(data_app, name="data")
+models_app.command("online")(online)
 app.add_typer(models_app, name="models")
 for _cmd in (train, evaluate, recommend, explain):
     app.command()(_cmd)

@@ -21,6 +21,7 @@ from graphdb._driver import (
     verify,
 )
 from graphdb._guide import serve_guide
+from graphdb._online import exposure_outcomes, record_exposures
 from graphdb._registry import CYPHER_DIR, QueryRegistry, Statement, get_registry
 from graphdb._schema import GraphStats, apply_schema, graph_stats, schema_objects, wipe_graph
 from graphdb._server import LocalServer, ServerStatus, java_executable, port_in_use
@@ -54,6 +55,7 @@ __all__ = [
     "connect",
     "connect_async",
     "docker_available",
+    "exposure_outcomes",
     "forget_bookmarks",
     "get_registry",
     "graph_errors",
@@ -63,6 +65,7 @@ __all__ = [
     "neo4j_backend",
     "port_in_use",
     "probe",
+    "record_exposures",
     "run_admin_tool",
     "run_read",
     "run_write",

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CacheDep, GraphDep, K, ModelsDep, RulesDep, SongId, UserId
+from api.deps import CacheDep, GraphDep, K, ModelsDep, OnlineDep, RulesDep, SongId, UserId
 from api.schemas import Explanation, Problem, Recommendations, UserProfile
 from api.services import catalog, recommendations
 
@@ -23,15 +23,24 @@ async def get_recommendations(
     models: ModelsDep,
     cache: CacheDep,
     rules: RulesDep,
+    online: OnlineDep,
     k: K = 10,
     explain: Annotated[bool, Query(description="include reasons and weighted evidence")] = True,
+    max_per_artist: Annotated[
+        int | None,
+        Query(ge=1, le=100, description="at most this many songs of one artist (none: no cap)"),
+    ] = None,
 ) -> Response:
     """Top-k songs: precomputed by the active run when fresh, scored live otherwise;
     popular songs (``cold_start``) for an unknown user or one without history. The rules
-    (``genre``, ``exclude_songs``, ``exclude_artists``) apply before the top k is cut."""
+    (``genre``, ``exclude_songs``, ``exclude_artists``) and ``max_per_artist`` apply before
+    the top k is cut. During an online comparison (``spotify-engine models online``) a user
+    may be served the challenger run (``run_id`` says which), and the list is recorded as an
+    exposure."""
     body = await recommendations.recommend(
-        graph=graph, models=models, cache=cache, user_id=user_id, k=k, rules=rules, explain=explain
-    )
+        graph=graph, models=models, cache=cache, user_id=user_id, k=k, rules=rules,
+        explain=explain, online=online, max_per_artist=max_per_artist,
+    )  # fmt: skip
     return Response(body, media_type="application/json")
 
 

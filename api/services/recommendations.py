@@ -6,11 +6,20 @@ that wrote the precomputed evidence. Unknown users and users without history get
 songs, flagged ``cold_start``. The rules (genre, excluded songs and artists) are applied before
 the cut on every path: in the Cypher ``WHERE``, or as the live scorer's candidate mask; when
 the precomputed rows left after the rules are fewer than ``k``, the live model answers.
+
+``max_per_artist`` (issue 14 item 4) caps the songs of one artist in a list. It is applied
+before the cut too: each path reads more candidates than ``k`` and keeps them in order while
+their artist has room, so a request still returns ``k`` items when ``k`` such songs exist.
+The precomputed and popular paths tell artists apart by name (what their rows carry), the live
+path by the snapshot's artist of each song.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 import anyio
 import numpy as np
@@ -20,8 +29,14 @@ from api.services.cache import TTLCache
 from api.services.catalog import known_songs, popular, require_songs, require_user
 from api.services.graph import Graph
 from api.services.models import LiveModel, ModelService
+from api.services.online import OnlineService
 from api.services.rules import Rules
 from spotify_engine.errors import NotFound
+
+#: Candidates read when ``max_per_artist`` is set: the most a statement may return at once.
+_CAPPED_CANDIDATES = 1000
+
+T = TypeVar("T")
 
 _LABEL_TYPE = {
     "Song": "song",
@@ -30,6 +45,25 @@ _LABEL_TYPE = {
     "User": "user",
     "Playlist": "playlist",
 }
+
+
+def cap_per_artist(
+    items: Iterable[T], artist: Callable[[T], Hashable | None], max_per_artist: int | None, k: int
+) -> list[T]:
+    """The first ``k`` of ``items`` (best first) with at most ``max_per_artist`` per artist;
+    an item whose artist is unknown (None) is never capped."""
+    out: list[T] = []
+    seen: Counter[Hashable] = Counter()
+    for item in items:
+        if len(out) == k:
+            break
+        a = artist(item)
+        if max_per_artist is not None and a is not None:
+            if seen[a] >= max_per_artist:
+                continue
+            seen[a] += 1
+        out.append(item)
+    return out
 
 
 def _evidence(rows: list[dict[str, Any]]) -> list[Evidence]:
@@ -50,20 +84,86 @@ async def recommend(
     k: int,
     rules: Rules,
     explain: bool,
+    online: OnlineService | None = None,
+    max_per_artist: int | None = None,
 ) -> bytes:
     """The recommendations as JSON bytes (a :class:`Recommendations`), cached rendered: the
-    hot path of the API skips validation and serialisation on a cache hit."""
+    hot path of the API skips validation and serialisation on a cache hit.
+
+    During an online comparison (``online``), a user of the challenger's arm is served by the
+    challenger, and every list a run of the comparison made is queued as an exposure.
+    """
     active = models.active["user"]
-    key = ("recs", user_id, k, rules, explain, active)
+    challenger = _challenger_for(online, user_id, active)
+    run = active if challenger is None else challenger.run_id
+    key = ("recs", user_id, k, rules, explain, max_per_artist, run)
     hit = cache.get(key)
     if hit is not None:
+        if online is not None and online.experiment is not None:
+            seen = json.loads(hit)
+            online.record(user_id, seen["run_id"], [i["song_id"] for i in seen["items"]])
         return hit
-    out = await _recommend(
-        graph=graph, models=models, cache=cache, user_id=user_id, k=k, rules=rules, explain=explain
-    )
+    out = None
+    if challenger is not None:
+        out = await _challenger_recommend(
+            graph=graph, models=models, live=challenger, user_id=user_id, k=k, rules=rules,
+            explain=explain, max_per_artist=max_per_artist,
+        )  # fmt: skip
+    if out is None:
+        out = await _recommend(
+            graph=graph, models=models, cache=cache, user_id=user_id, k=k, rules=rules,
+            explain=explain, max_per_artist=max_per_artist,
+        )  # fmt: skip
     body = out.model_dump_json().encode()
     cache.put(key, body)
+    if online is not None:
+        online.record(user_id, out.run_id, [i.song_id for i in out.items])
     return body
+
+
+def _challenger_for(online: OnlineService | None, user_id: str, active: str | None) -> Any:
+    """The challenger's live model when this user is in its arm of a running comparison whose
+    control is still the active run; else None (the usual path serves)."""
+    if online is None or online.challenger is None:
+        return None
+    exp = online.experiment
+    if exp is None or exp.control != active or exp.arm(user_id) != exp.challenger:
+        return None
+    return online.challenger
+
+
+async def _challenger_recommend(
+    *,
+    graph: Graph,
+    models: ModelService,
+    live: LiveModel,
+    user_id: str,
+    k: int,
+    rules: Rules,
+    explain: bool,
+    max_per_artist: int | None = None,
+) -> Recommendations | None:
+    """The challenger's list, scored live; None for a user it cannot score (not in its
+    training data), who gets the usual path (and is no exposure of the comparison)."""
+    if user_id not in live.user_index:
+        return None
+    explained = explain and models.live_explain and live.explainable
+    items = await anyio.to_thread.run_sync(
+        _live_items, live, live.user_index[user_id], k, rules, explained, max_per_artist
+    )
+    meta = await known_songs(graph=graph, song_ids=[i.song_id for i in items])
+    for item in items:
+        item.name, item.artist = meta.get(item.song_id, (None, None))
+    return Recommendations(
+        user_id=user_id,
+        source="live",
+        cold_start=False,
+        model=live.name,
+        run_id=live.run_id,
+        genre=rules.genre,
+        explained=explained,
+        items=items,
+    )
 
 
 async def _recommend(
@@ -75,13 +175,17 @@ async def _recommend(
     k: int,
     rules: Rules,
     explain: bool,
+    max_per_artist: int | None = None,
 ) -> Recommendations:
     active = models.active["user"]
     live = models.live
     genre = rules.genre
-    row = await graph.read_one("api/user_recommendations", user_id=user_id, k=k, **rules.params())
+    read_k = k if max_per_artist is None else _CAPPED_CANDIDATES
+    row = await graph.read_one(
+        "api/user_recommendations", user_id=user_id, k=read_k, **rules.params()
+    )
     if row is not None and row["items"]:
-        items = row["items"]
+        items = cap_per_artist(row["items"], lambda r: r["artist"], max_per_artist, k)
         fresh = active is not None and all(r["run_id"] == active for r in items)
         can_live = live is not None and user_id in live.user_index
         if (fresh and len(items) >= k) or not can_live:
@@ -110,7 +214,7 @@ async def _recommend(
     if history and live is not None and user_id in live.user_index:
         explained = explain and models.live_explain and live.explainable
         items = await anyio.to_thread.run_sync(
-            _live_items, live, live.user_index[user_id], k, rules, explained
+            _live_items, live, live.user_index[user_id], k, rules, explained, max_per_artist
         )
         meta = await known_songs(graph=graph, song_ids=[i.song_id for i in items])
         for item in items:
@@ -125,7 +229,14 @@ async def _recommend(
             explained=explained,
             items=items,
         )
-    songs = await popular(graph=graph, cache=cache, k=k, rules=rules)
+    songs = cap_per_artist(
+        await popular(graph=graph, cache=cache, k=read_k, rules=rules),
+        lambda s: s.artist,
+        max_per_artist,
+        k,
+    )
+    for n, s in enumerate(songs):
+        s.rank = n + 1
     return Recommendations(
         user_id=user_id,
         source="popular",
@@ -137,7 +248,7 @@ async def _recommend(
 
 
 def _live_items(
-    live: LiveModel, u: int, k: int, rules: Rules, explain: bool
+    live: LiveModel, u: int, k: int, rules: Rules, explain: bool, max_per_artist: int | None = None
 ) -> list[RecommendationItem]:
     from gnn.explain import GradientExplainer
     from gnn.users import Explained, writeback_rows
@@ -145,10 +256,22 @@ def _live_items(
     users = np.array([u])
     with live.lock:
         mask = rules.song_mask(live.snap)
-        kk = min(k, live.snap.num_songs)
-        ids, scores = live.rec.recommend(users, kk, live.full, candidates_mask=mask)
-        keep = (ids[0] >= 0) & np.isfinite(scores[0])
-        ids, scores = ids[:, keep], scores[:, keep]
+        n_songs = live.snap.num_songs
+        kk = min(k if max_per_artist is None else max(10 * k, 100), n_songs)
+        while True:
+            ids, scores = live.rec.recommend(users, kk, live.full, candidates_mask=mask)
+            keep = (ids[0] >= 0) & np.isfinite(scores[0])
+            ids, scores = ids[:, keep], scores[:, keep]
+            if max_per_artist is None:
+                break
+            by: list[int | None] = [
+                a if a >= 0 else None for a in _song_artists(live)[ids[0]].tolist()
+            ]
+            picked = cap_per_artist(range(len(by)), by.__getitem__, max_per_artist, k)
+            if len(picked) == k or kk >= n_songs:
+                ids, scores = ids[:, picked], scores[:, picked]
+                break
+            kk = n_songs
         if ids.shape[1] == 0:
             return []
         if not (explain and live.explainable):
@@ -171,6 +294,17 @@ def _live_items(
         )
         for row in rows
     ]
+
+
+def _song_artists(live: LiveModel) -> np.ndarray:
+    """The artist index of each snapshot song (-1: none), cached on the live model."""
+    cached = getattr(live, "_song_artists", None)
+    if cached is None:
+        snap = live.snap
+        cached = np.full(snap.num_songs, -1, dtype=np.int64)
+        cached[np.asarray(snap.song_artist[0])] = np.asarray(snap.song_artist[1])
+        live._song_artists = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _row_evidence(row: Any, names: dict[tuple[str, str], str]) -> list[Evidence]:

@@ -10,6 +10,14 @@ from gnn.core._metrics import (
     novelty,
     recall_at_k,
 )
+from gnn.core._online import (
+    ONLINE_FILE,
+    OnlineExperiment,
+    compare_online,
+    get_online,
+    start_online,
+    stop_online,
+)
 from gnn.core._plots import plot_attention_heatmap, plot_explanation_graph, plot_training_curves
 from gnn.core._recommender import Recommender, top_k
 from gnn.core._registry import (
@@ -27,15 +35,19 @@ from gnn.core._registry import (
 )
 
 __all__ = [
+    "ONLINE_FILE",
+    "OnlineExperiment",
     "Recommender",
     "RunInfo",
     "TASKS",
     "catalogue_coverage",
     "compare",
+    "compare_online",
     "compare_table",
     "evaluate",
     "evaluate_view",
     "get_active",
+    "get_online",
     "hit_rate_at_k",
     "intra_list_diversity",
     "list_runs",
@@ -53,5 +65,7 @@ __all__ = [
     "resolve_run",
     "save_run",
     "set_active",
+    "start_online",
+    "stop_online",
     "top_k",
 ]
