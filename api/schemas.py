@@ -45,14 +45,15 @@ class RecommendationItem(_Model):
     )
 
 
-Source = Literal["precomputed", "live", "popular"]
+Source = Literal["precomputed", "live", "fold_in", "popular"]
 
 
 class Recommendations(_Model):
     user_id: str
     source: Source = Field(
         description="precomputed: written back by the active run; live: scored now by the "
-        "active run; popular: cold start"
+        "active run; fold_in: scored now by the active (linear) run from the user's current "
+        "plays, including plays posted since training; popular: cold start"
     )
     cold_start: bool = Field(description="unknown user or no listening history: popular songs")
     model: str | None = None
@@ -63,6 +64,10 @@ class Recommendations(_Model):
         "SPOTIFY_ENGINE_API_LIVE_EXPLAIN)"
     )
     items: list[RecommendationItem]
+    ignored: list[str] = Field(
+        default_factory=list,
+        description="fold_in: songs the user played that the model does not know (not used)",
+    )
 
 
 class Explanation(_Model):

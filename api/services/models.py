@@ -34,7 +34,16 @@ class LiveModel:
     full: Any
     user_index: dict[str, int]
     song_index: dict[str, int]
+    #: Sessions per user in the training snapshot: a user with more in the graph now has
+    #: plays the run has not seen (folded in by linear models, see :attr:`foldable`).
+    sessions: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def foldable(self) -> bool:
+        from gnn.users import foldable
+
+        return foldable(self.rec)
 
     @property
     def explainable(self) -> bool:
@@ -61,7 +70,16 @@ def build_live(run: Any) -> LiveModel:
         full=exp.full(),
         user_index={str(u): i for i, u in enumerate(snap.user_ids)},
         song_index={str(s): i for i, s in enumerate(snap.song_ids)},
+        sessions=_sessions_per_user(snap),
     )
+
+
+def _sessions_per_user(snap: Any) -> dict[str, int]:
+    import numpy as np
+
+    pairs = np.unique(np.stack([snap.play_user, snap.play_session]), axis=1)
+    counts = np.bincount(pairs[0], minlength=snap.num_users)
+    return {str(u): int(n) for u, n in zip(snap.user_ids, counts.tolist(), strict=True)}
 
 
 class ModelService:

@@ -145,11 +145,12 @@ async def _challenger_recommend(
 ) -> Recommendations | None:
     """The challenger's list, scored live; None for a user it cannot score (not in its
     training data), who gets the usual path (and is no exposure of the comparison)."""
-    if user_id not in live.user_index:
+    u = live.user_index.get(user_id)
+    if u is None or live.full.matrix[u].nnz == 0:  # no history: popular, as in the control
         return None
     explained = explain and models.live_explain and live.explainable
     items = await anyio.to_thread.run_sync(
-        _live_items, live, live.user_index[user_id], k, rules, explained, max_per_artist
+        _live_items, live, u, k, rules, explained, max_per_artist
     )
     meta = await known_songs(graph=graph, song_ids=[i.song_id for i in items])
     for item in items:
@@ -184,6 +185,15 @@ async def _recommend(
     row = await graph.read_one(
         "api/user_recommendations", user_id=user_id, k=read_k, **rules.params()
     )
+    if row is not None and live is not None and live.foldable and row["sessions"]:
+        trained = live.sessions.get(user_id)
+        if trained is None or row["sessions"] > trained:  # plays the run has not seen
+            folded = await _fold_in(
+                graph=graph, live=live, user_id=user_id, k=k, rules=rules, explain=explain,
+                max_per_artist=max_per_artist,
+            )  # fmt: skip
+            if folded is not None:
+                return folded
     if row is not None and row["items"]:
         items = cap_per_artist(row["items"], lambda r: r["artist"], max_per_artist, k)
         fresh = active is not None and all(r["run_id"] == active for r in items)
@@ -294,6 +304,88 @@ def _live_items(
         )
         for row in rows
     ]
+
+
+async def _fold_in(
+    *,
+    graph: Graph,
+    live: LiveModel,
+    user_id: str,
+    k: int,
+    rules: Rules,
+    explain: bool,
+    max_per_artist: int | None,
+) -> Recommendations | None:
+    """The active linear run's list from the user's current plays (``fold_in``); None when
+    none of their songs is known to it (the usual paths answer)."""
+    plays = {
+        r["song_id"]: int(r["plays"]) for r in await graph.read("api/user_plays", user_id=user_id)
+    }
+    out = await anyio.to_thread.run_sync(
+        _fold_in_rows, live, user_id, plays, k, rules, max_per_artist
+    )
+    if out is None:
+        return None
+    rows, ignored = out
+    names = _names(live)
+    meta = await known_songs(graph=graph, song_ids=[r.song_id for r in rows])
+    items = [
+        RecommendationItem(
+            rank=n + 1,
+            song_id=row.song_id,
+            name=meta.get(row.song_id, (None, None))[0],
+            artist=meta.get(row.song_id, (None, None))[1],
+            score=row.score,
+            reason=row.reason if explain else None,
+            evidence=_row_evidence(row, names) if explain else None,
+        )
+        for n, row in enumerate(rows)
+    ]
+    return Recommendations(
+        user_id=user_id,
+        source="fold_in",
+        cold_start=False,
+        model=live.name,
+        run_id=live.run_id,
+        genre=rules.genre,
+        explained=explain,
+        items=items,
+        ignored=ignored,
+    )
+
+
+def _fold_in_rows(
+    live: LiveModel,
+    user_id: str,
+    plays: dict[str, int],
+    k: int,
+    rules: Rules,
+    max_per_artist: int | None,
+) -> tuple[list[Any], list[str]] | None:
+    from gnn.users import fold_in
+
+    n_songs = live.snap.num_songs
+    kk = min(k if max_per_artist is None else max(10 * k, 100), n_songs)
+    with live.lock:
+        mask = rules.song_mask(live.snap)
+        while True:
+            got = fold_in(
+                live.rec, live.snap, user_id, plays, kk, song_index=live.song_index,
+                candidates_mask=mask,
+            )  # fmt: skip
+            if not got.rows and len(got.ignored) == len(plays):
+                return None
+            if max_per_artist is None:
+                return got.rows, got.ignored
+            index = live.song_index
+            artists = _song_artists(live)
+            by: list[int | None] = [
+                a if a >= 0 else None for a in (int(artists[index[r.song_id]]) for r in got.rows)
+            ]
+            picked = cap_per_artist(range(len(by)), by.__getitem__, max_per_artist, k)
+            if len(picked) == k or kk >= n_songs:
+                return [got.rows[i] for i in picked], got.ignored
+            kk = n_songs
 
 
 def _song_artists(live: LiveModel) -> np.ndarray:

@@ -1,5 +1,5 @@
 // name: api/user_recommendations
-// A user's precomputed recommendations (best first) within the rules (genre, excluded songs and artists), with their weighted evidence.
+// A user's precomputed recommendations (best first) within the rules (genre, excluded songs and artists), with their weighted evidence, and the user's number of sessions (so the API sees plays posted since training).
 // params: $user_id, $k, $genre, $exclude_songs, $exclude_artists
 MATCH (u:User {id: $user_id})
 CALL (u) {
@@ -20,4 +20,4 @@ CALL (u) {
   RETURN collect({rank: r.rank, song_id: s.id, name: s.name, artist: a.name, score: r.score,
                   run_id: r.run_id, model: r.model, reason: r.reason, evidence: evidence}) AS items
 }
-RETURN u.id AS user_id, items
+RETURN u.id AS user_id, items, COUNT { (u)-[:HAD]->() } AS sessions

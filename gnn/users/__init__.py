@@ -14,6 +14,7 @@ from gnn.users._explained import (
     user_attention,
     writeback_rows,
 )
+from gnn.users._foldin import FoldIn, fold_in, foldable
 from gnn.users._models import BasicGAT, EnhancedGAT, LightGCNModel, RecModel
 from gnn.users._pipeline import (
     MODELS,
@@ -48,6 +49,7 @@ __all__ = [
     "EnhancedGATRecommender",
     "Experiment",
     "Explained",
+    "FoldIn",
     "GNNConfig",
     "GenreListening",
     "ItemKNN",
@@ -69,6 +71,8 @@ __all__ = [
     "explainable",
     "explanation_fidelity",
     "explanation_quality",
+    "fold_in",
+    "foldable",
     "genre_listening",
     "load_trained",
     "make_recommender",

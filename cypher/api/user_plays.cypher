@@ -1,0 +1,5 @@
+// name: api/user_plays
+// A user's current listening, for fold-in: every song they played and how often.
+// params: $user_id
+MATCH (:User {id: $user_id})-[l:LISTENED]->(s:Song)
+RETURN s.id AS song_id, l.plays AS plays
