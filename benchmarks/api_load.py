@@ -6,8 +6,11 @@ serve`` in a subprocess, and drives it from a separate process with an aiohttp c
 ``--clients`` concurrent connections for ``--seconds`` per scenario after a short warm-up.
 Scenarios: precomputed recommendations (with the API's TTL cache, and with it off), live
 recommendations (cache off: every request scores; live explanations are off by default, see
-SPOTIFY_ENGINE_API_LIVE_EXPLAIN), explanation, similar songs, next song. A request counts when
-it completes inside the measured window.
+SPOTIFY_ENGINE_API_LIVE_EXPLAIN), precomputed with the rules (two excluded artists, a genre,
+``max_per_artist=2``), fold-in (an EASE^R run active in its own runs folder, 200 listeners
+created after training, cache off: every request reads the user's plays and scores them),
+explanation, similar songs, next song. A request counts when it completes inside the
+measured window.
 Target on the 2-core machine with Neo4j beside: >= 500 requests/s and p99 <= 50 ms for
 precomputed recommendations, zero errors. Prints a table and saves
 ``benchmarks/results/api_load.json``.
@@ -47,6 +50,8 @@ os.environ.setdefault("SPOTIFY_ENGINE_HTTP_PORT", "27474")
 import numpy as np  # noqa: E402
 
 USERS, SONGS, ARTISTS = 1000, 5000, 500
+#: Listeners created after training, scored by fold-in (``recommendations_fold_in``).
+FOLD_USERS = 200
 WORK = Path.home() / ".spotify-engine" / "bench-api"
 
 
@@ -82,7 +87,32 @@ def build(driver: Any, settings: Any, *, epochs: int) -> dict[str, Any]:
         k=10,
     )
     res = out.train
-    return {"setup_seconds": time.perf_counter() - t0, "run_id": res.run.run_id}
+    # Fold-in: an EASE^R run active in a runs folder of its own, and FOLD_USERS listeners
+    # created after training (their plays loaded as the events endpoint loads them).
+    from gnn.users import train_model
+    from ingest import Loader
+
+    ease = train_model(prepare(snap), "ease", runs_root=WORK / "runs-foldin").run.run_id
+    rng = np.random.default_rng(5)
+    rows = []
+    for n in range(FOLD_USERS):
+        songs = rng.choice(snap.song_ids, size=20, replace=False)
+        rows += [
+            {"user_id": f"U_FOLD{n:04d}", "song_id": str(x), "session_id": f"fold-{n}",
+             "pos": i, "ts": 1_900_000_000_000 + 240_000 * i, "ms_played": 200_000.0,
+             "skipped": False}
+            for i, x in enumerate(songs)
+        ]  # fmt: skip
+    import pandas as pd
+
+    Loader(driver, db).load_plays(
+        pd.DataFrame(rows), new_users=[f"U_FOLD{n:04d}" for n in range(FOLD_USERS)]
+    )
+    return {
+        "setup_seconds": time.perf_counter() - t0,
+        "run_id": res.run.run_id,
+        "fold_in_run_id": ease,
+    }
 
 
 def targets(driver: Any, db: str) -> dict[str, Any]:
@@ -100,18 +130,39 @@ def targets(driver: Any, db: str) -> dict[str, Any]:
         "MATCH (u:User)-[:LISTENED]->() WHERE NOT (u)-[:RECEIVED]->() RETURN DISTINCT u.id AS u"
     )
     similar = q("MATCH (s:Song)-[:SIMILAR_TO]->() RETURN DISTINCT s.id AS s LIMIT 2000")
+    fold = q("MATCH (u:User) WHERE u.id STARTS WITH 'U_FOLD' RETURN u.id AS u")
+    artists = q(
+        "MATCH (a:Artist)<-[:BY]-() RETURN a.id AS a, count(*) AS n ORDER BY n DESC LIMIT 20"
+    )
+    genres = q("MATCH (g:Genre) RETURN g.id AS g ORDER BY g.id")
     followed = q("MATCH (s:Song)-[:FOLLOWED_BY]->() RETURN DISTINCT s.id AS s LIMIT 2000")
     return {
         "fresh": [(r["u"], r["s"]) for r in fresh],
         "live": [r["u"] for r in live],
         "similar": [r["s"] for r in similar],
         "followed": [r["s"] for r in followed],
+        "fold": [r["u"] for r in fold],
+        "artists": [r["a"] for r in artists],
+        "genres": [r["g"] for r in genres],
     }
 
 
 def scenarios(t: dict[str, Any]) -> dict[str, Any]:
     fresh, live, sim, fol = t["fresh"], t["live"], t["similar"], t["followed"]
     return {
+        # the rules of issue 14 on the precomputed path: two excluded artists, a genre, a cap
+        "recommendations_rules": lambda r: (
+            "GET",
+            f"/users/{r.choice(fresh)[0]}/recommendations?k=10&exclude_artists="
+            f"{r.choice(t['artists'])}&exclude_artists={r.choice(t['artists'])}"
+            f"&genre={r.choice(t['genres'])}&max_per_artist=2",
+            None,
+        ),
+        "recommendations_fold_in": lambda r: (
+            "GET",
+            f"/users/{r.choice(t['fold'])}/recommendations?k=10",
+            None,
+        ),
         "recommendations_precomputed": lambda r: (
             "GET",
             f"/users/{r.choice(fresh)[0]}/recommendations?k=10",
@@ -283,7 +334,10 @@ def main() -> None:
     env.pop("SPOTIFY_ENGINE_API_KEY", None)
     plan = [
         ("recommendations_precomputed", "cache"),
+        ("recommendations_rules", "cache"),
         ("recommendations_precomputed", "nocache"),
+        ("recommendations_rules", "nocache"),
+        ("recommendations_fold_in", "foldin"),
         ("recommendations_live", "nocache"),
         ("explanation", "cache"),
         ("similar_songs", "cache"),
@@ -291,15 +345,16 @@ def main() -> None:
     ]
     only = {x for x in args.only.split(",") if x}
     results: dict[str, Any] = {}
-    for mode in ("cache", "nocache"):
+    for mode in ("cache", "nocache", "foldin"):
         todo = [n for n, m in plan if m == mode and (not only or n in only)]
         if not todo:
             continue
         env["SPOTIFY_ENGINE_API_CACHE_TTL_S"] = "30" if mode == "cache" else "0"
+        env["SPOTIFY_ENGINE_RUNS_DIR"] = str(WORK / ("runs-foldin" if mode == "foldin" else "runs"))
         proc, url = start_api(env, args.workers, WORK / f"api-{mode}.log")
         try:
             for name in todo:
-                key = f"{name}{'' if mode == 'cache' else '_nocache'}"
+                key = f"{name}{'_nocache' if mode == 'nocache' else ''}"
                 r = run_load(url, name, t, args.clients, args.seconds)
                 results[key] = r
                 print(
