@@ -148,9 +148,27 @@ async def _challenger_recommend(
     u = live.user_index.get(user_id)
     if u is None or live.full.matrix[u].nnz == 0:  # no history: popular, as in the control
         return None
+    return await _live_recommendations(
+        graph=graph, models=models, live=live, user_id=user_id, k=k, rules=rules,
+        explain=explain, max_per_artist=max_per_artist,
+    )  # fmt: skip
+
+
+async def _live_recommendations(
+    *,
+    graph: Graph,
+    models: ModelService,
+    live: LiveModel,
+    user_id: str,
+    k: int,
+    rules: Rules,
+    explain: bool,
+    max_per_artist: int | None,
+) -> Recommendations:
+    """``live`` scores a user of its training snapshot now (``source: live``), names added."""
     explained = explain and models.live_explain and live.explainable
     items = await anyio.to_thread.run_sync(
-        _live_items, live, u, k, rules, explained, max_per_artist
+        _live_items, live, live.user_index[user_id], k, rules, explained, max_per_artist
     )
     meta = await known_songs(graph=graph, song_ids=[i.song_id for i in items])
     for item in items:
@@ -222,23 +240,10 @@ async def _recommend(
             )
     history = 0 if row is None else await require_user(graph=graph, user_id=user_id)
     if history and live is not None and user_id in live.user_index:
-        explained = explain and models.live_explain and live.explainable
-        items = await anyio.to_thread.run_sync(
-            _live_items, live, live.user_index[user_id], k, rules, explained, max_per_artist
-        )
-        meta = await known_songs(graph=graph, song_ids=[i.song_id for i in items])
-        for item in items:
-            item.name, item.artist = meta.get(item.song_id, (None, None))
-        return Recommendations(
-            user_id=user_id,
-            source="live",
-            cold_start=False,
-            model=live.name,
-            run_id=live.run_id,
-            genre=genre,
-            explained=explained,
-            items=items,
-        )
+        return await _live_recommendations(
+            graph=graph, models=models, live=live, user_id=user_id, k=k, rules=rules,
+            explain=explain, max_per_artist=max_per_artist,
+        )  # fmt: skip
     songs = cap_per_artist(
         await popular(graph=graph, cache=cache, k=read_k, rules=rules),
         lambda s: s.artist,
