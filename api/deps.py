@@ -1,4 +1,8 @@
-"""``Annotated`` dependency aliases shared by the routers."""
+"""``Annotated`` dependency aliases shared by the routers.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, which on
+the cached hot path cost more than the request itself (a thread hand-off per dependency).
+"""
 
 from __future__ import annotations
 
@@ -16,23 +20,23 @@ from api.services.rules import Rules
 from spotify_engine.settings import Settings
 
 
-def _graph(request: Request) -> Graph:
+async def _graph(request: Request) -> Graph:
     return request.app.state.graph
 
 
-def _models(request: Request) -> ModelService:
+async def _models(request: Request) -> ModelService:
     return request.app.state.models
 
 
-def _cache(request: Request) -> TTLCache:
+async def _cache(request: Request) -> TTLCache:
     return request.app.state.cache
 
 
-def _online(request: Request) -> OnlineService:
+async def _online(request: Request) -> OnlineService:
     return request.app.state.online
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -43,7 +47,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 OnlineDep = Annotated[OnlineService, Depends(_online)]
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep,
     x_api_key: Annotated[str | None, Header(max_length=500, description="the write key")] = None,
 ) -> None:
@@ -58,7 +62,7 @@ PlaylistId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description
 K = Annotated[int, Query(ge=1, le=100, description="list length, 1..100")]
 
 
-def _rules(
+async def _rules(
     exclude_songs: Annotated[
         list[GraphId],
         Query(max_length=MAX_SEEDS, description="song ids never to return (repeat the parameter)"),
