@@ -52,8 +52,9 @@ class Recommendations(_Model):
     user_id: str
     source: Source = Field(
         description="precomputed: written back by the active run; live: scored now by the "
-        "active run; fold_in: scored now by the active (linear) run from the user's current "
-        "plays, including plays posted since training; popular: cold start"
+        "active run; fold_in: scored now by the active run from the user's current plays, "
+        "including plays posted since training (a linear run: x_u B; EnhancedGAT: the graph "
+        "rebuilt with those plays, representations recomputed); popular: cold start"
     )
     cold_start: bool = Field(description="unknown user or no listening history: popular songs")
     model: str | None = None

@@ -7,8 +7,9 @@ serve`` in a subprocess, and drives it from a separate process with an aiohttp c
 Scenarios: precomputed recommendations (with the API's TTL cache, and with it off), live
 recommendations (cache off: every request scores; live explanations are off by default, see
 SPOTIFY_ENGINE_API_LIVE_EXPLAIN), precomputed with the rules (two excluded artists, a genre,
-``max_per_artist=2``), fold-in (an EASE^R run active in its own runs folder, 200 listeners
-created after training, cache off: every request reads the user's plays and scores them),
+``max_per_artist=2``), fold-in (200 listeners created after training, cache off: every request
+reads the user's plays and scores them; once with an EASE^R run active in its own runs folder,
+once with the EnhancedGAT run, ``recommendations_fold_in_gnn``),
 explanation, similar songs, next song. A request counts when it completes inside the
 measured window.
 Target on the 2-core machine with Neo4j beside: >= 500 requests/s and p99 <= 50 ms for
@@ -338,6 +339,7 @@ def main() -> None:
         ("recommendations_precomputed", "nocache"),
         ("recommendations_rules", "nocache"),
         ("recommendations_fold_in", "foldin"),
+        ("recommendations_fold_in", "foldin_gnn"),
         ("recommendations_live", "nocache"),
         ("explanation", "cache"),
         ("similar_songs", "cache"),
@@ -345,16 +347,18 @@ def main() -> None:
     ]
     only = {x for x in args.only.split(",") if x}
     results: dict[str, Any] = {}
-    for mode in ("cache", "nocache", "foldin"):
+    for mode in ("cache", "nocache", "foldin", "foldin_gnn"):
         todo = [n for n, m in plan if m == mode and (not only or n in only)]
         if not todo:
             continue
         env["SPOTIFY_ENGINE_API_CACHE_TTL_S"] = "30" if mode == "cache" else "0"
+        # foldin: the EASE^R run of runs-foldin; foldin_gnn: the EnhancedGAT run of runs,
+        # which rebuilds the observed graph with the user's plays per request.
         env["SPOTIFY_ENGINE_RUNS_DIR"] = str(WORK / ("runs-foldin" if mode == "foldin" else "runs"))
         proc, url = start_api(env, args.workers, WORK / f"api-{mode}.log")
         try:
             for name in todo:
-                key = f"{name}{'_nocache' if mode == 'nocache' else ''}"
+                key = name + {"nocache": "_nocache", "foldin_gnn": "_gnn"}.get(mode, "")
                 r = run_load(url, name, t, args.clients, args.seconds)
                 results[key] = r
                 print(

@@ -627,7 +627,11 @@ def test_play_events_create_new_users(
     assert r.status_code == 201 and r.json()["user_created"] is True
     assert _listened(driver, neo4j_settings.neo4j_database, "app-user-1") == {world.songs[5]: 1}
     rec = client.get("/users/app-user-1/recommendations", params={"k": 3}).json()
-    assert rec["source"] == "popular" and rec["cold_start"] is False  # history, not in the model
+    # History the active EnhancedGAT run never saw: folded in (the graph rebuilt with it).
+    assert rec["source"] == "fold_in" and rec["cold_start"] is False
+    assert rec["model"] == "enhanced_gat" and world.songs[5] not in {
+        i["song_id"] for i in rec["items"]
+    }
 
 
 def test_play_event_errors(

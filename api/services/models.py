@@ -35,7 +35,7 @@ class LiveModel:
     user_index: dict[str, int]
     song_index: dict[str, int]
     #: Sessions per user in the training snapshot: a user with more in the graph now has
-    #: plays the run has not seen (folded in by linear models, see :attr:`foldable`).
+    #: plays the run has not seen (folded in, see :attr:`foldable`).
     sessions: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -208,7 +208,7 @@ async def _recommend(
         if trained is None or row["sessions"] > trained:  # plays the run has not seen
             folded = await _fold_in(
                 graph=graph, live=live, user_id=user_id, k=k, rules=rules, explain=explain,
-                max_per_artist=max_per_artist,
+                max_per_artist=max_per_artist, live_explain=models.live_explain,
             )  # fmt: skip
             if folded is not None:
                 return folded
@@ -320,18 +320,24 @@ async def _fold_in(
     rules: Rules,
     explain: bool,
     max_per_artist: int | None,
+    live_explain: bool = False,
 ) -> Recommendations | None:
-    """The active linear run's list from the user's current plays (``fold_in``); None when
-    none of their songs is known to it (the usual paths answer)."""
-    plays = {
-        r["song_id"]: int(r["plays"]) for r in await graph.read("api/user_plays", user_id=user_id)
-    }
+    """The active run's list from the user's current plays (``fold_in``); None when none of
+    their songs is known to it (the usual paths answer). A linear run's evidence is exact
+    and always there; a graph run's (gradient x attention, a backward pass over the graph)
+    only with SPOTIFY_ENGINE_API_LIVE_EXPLAIN, as on the live path."""
+    current = await graph.read("api/user_plays", user_id=user_id)
+    plays = {r["song_id"]: int(r["plays"]) for r in current}
+    skips = {r["song_id"]: int(r["skips"]) for r in current if r["skips"]}
+    graph_run = getattr(live.rec, "model", None) is not None  # EnhancedGAT; linear runs have none
+    evidence = explain and (live_explain or not graph_run)
     out = await anyio.to_thread.run_sync(
-        _fold_in_rows, live, user_id, plays, k, rules, max_per_artist
+        _fold_in_rows, live, user_id, plays, skips, k, rules, max_per_artist, evidence
     )
     if out is None:
         return None
     rows, ignored = out
+    explain = evidence
     names = _names(live)
     meta = await known_songs(graph=graph, song_ids=[r.song_id for r in rows])
     items = [
@@ -363,9 +369,11 @@ def _fold_in_rows(
     live: LiveModel,
     user_id: str,
     plays: dict[str, int],
+    skips: dict[str, int],
     k: int,
     rules: Rules,
     max_per_artist: int | None,
+    explain: bool,
 ) -> tuple[list[Any], list[str]] | None:
     from gnn.users import fold_in
 
@@ -376,7 +384,7 @@ def _fold_in_rows(
         while True:
             got = fold_in(
                 live.rec, live.snap, user_id, plays, kk, song_index=live.song_index,
-                candidates_mask=mask,
+                candidates_mask=mask, explain=explain, skips=skips,
             )  # fmt: skip
             if not got.rows and len(got.ignored) == len(plays):
                 return None
