@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +39,20 @@ spotify-engine graph. Errors are `application/problem+json`; `POST /events/plays
 `X-API-Key` header."""
 
 
+def _freeze_heap() -> None:
+    """Collect, then move every live object (the imported libraries, the loaded model and its
+    snapshot) to the collector's permanent generation: full collections then scan only what
+    requests allocate. Without it a full collection took 100-300 ms every few seconds under load
+    (pauses every in-flight request; the p99 of a rules request was 780 ms at 700 req/s)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    # Fewer, not longer, collections: what requests allocate dies young, while the TTL cache
+    # keeps promoting rows to the old generation, whose full scans took 60-80 ms each, about
+    # one a second under load, at the default thresholds (700, 10, 10).
+    gc.set_threshold(10_000, 50, 100)
+
+
 async def _watch(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(REFRESH_EVERY_S)
@@ -46,6 +61,7 @@ async def _watch(app: FastAPI) -> None:
             changed = await anyio.to_thread.run_sync(app.state.online.refresh) or changed
             if changed:
                 app.state.cache.clear()
+                _freeze_heap()
         except Exception:  # noqa: BLE001 - keep watching; the next tick tries again
             log.exception("reloading the active runs failed")
 
@@ -80,6 +96,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(lambda: app.state.models.refresh(force=True))
     app.state.online = OnlineService(Path(settings.runs_dir))
     await anyio.to_thread.run_sync(app.state.online.refresh)
+    _freeze_heap()
     tasks = [asyncio.create_task(_watch(app)), asyncio.create_task(_flusher(app))]
     try:
         yield

@@ -128,8 +128,9 @@ def targets(driver: Any, db: str) -> dict[str, Any]:
         "RETURN u.id AS u, s.id AS s"
     )
     live = q(
-        "MATCH (u:User)-[:LISTENED]->() WHERE NOT (u)-[:RECEIVED]->() RETURN DISTINCT u.id AS u"
-    )
+        "MATCH (u:User)-[:LISTENED]->() WHERE NOT (u)-[:RECEIVED]->() "
+        "AND NOT u.id STARTS WITH 'U_FOLD' RETURN DISTINCT u.id AS u"
+    )  # users of the training snapshot without stored rows (the fold-in ones are measured apart)
     similar = q("MATCH (s:Song)-[:SIMILAR_TO]->() RETURN DISTINCT s.id AS s LIMIT 2000")
     fold = q("MATCH (u:User) WHERE u.id STARTS WITH 'U_FOLD' RETURN u.id AS u")
     artists = q(

@@ -174,3 +174,92 @@ def test_metrics_render_the_active_runs() -> None:
     assert 'spotify_engine_cache_lookups_total{kind="recs",result="hit"}' in out
     text, _ = metrics.render(active={"user": "run-2"}, loaded={})
     assert 'run_id="run-1"' not in text.decode()  # the old run's series is gone
+
+
+def test_batched_live_ranking_equals_one_by_one() -> None:
+    """Concurrent live requests are scored in one batch; each gets exactly what it gets alone,
+    whatever its rules, k and max_per_artist (including the whole-catalogue rerun of a cap)."""
+    import asyncio
+
+    import numpy as np
+
+    from api.services.models import LiveModel
+    from api.services.recommendations import _batcher, _rank
+    from api.services.rules import Rules
+    from gnn.graph._data import build_train_data, random_snapshot
+    from gnn.users import EASE
+
+    snap = random_snapshot(num_users=30, num_songs=80, num_artists=6, plays_per_user=12, seed=5)
+    full = build_train_data(snap, np.ones(len(snap.play_user), dtype=bool))
+    rec = EASE()
+    rec.fit(full)
+    live = LiveModel(
+        run_id="r", name="ease", rec=rec, snap=snap, full=full,
+        user_index={str(u): i for i, u in enumerate(snap.user_ids)},
+        song_index={str(s): i for i, s in enumerate(snap.song_ids)},
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    requests = []
+    for n in range(40):
+        rules = Rules.of(
+            exclude_songs=[f"S{i}" for i in rng.choice(80, size=n % 4, replace=False)],
+            exclude_artists=[f"A{n % 6}"] if n % 3 == 0 else [],
+            genre=str(snap.genre_ids[n % 3]) if n % 5 == 0 else None,
+        )
+        requests.append((n % 30, 1 + n % 12, [None, 1, 2][n % 3], rules))
+
+    async def all_at_once() -> list[tuple[np.ndarray, np.ndarray]]:
+        return await asyncio.gather(
+            *(_batcher(live).rank(u, k, rules, cap) for u, k, cap, rules in requests)
+        )
+
+    batched = asyncio.run(all_at_once())
+    assert sum(len(ids) for ids, _ in batched) > 0
+    for (u, k, cap, rules), (ids, scores) in zip(requests, batched, strict=True):
+        ((one_ids, one_scores),) = _rank(live, [(u, k, cap, rules.song_mask(snap))])
+        assert ids.tolist() == one_ids.tolist() and np.allclose(scores, one_scores)
+        assert len(ids) <= k
+        mask = rules.song_mask(snap)
+        assert mask is None or mask[ids].all()
+
+
+def test_cache_serves_stale_once_while_reading_again() -> None:
+    """Stale-while-revalidate: an expired entry is answered while one background read (for
+    all the keys queued meanwhile) replaces it; clear() drops a read begun before it."""
+    import asyncio
+
+    from api.services.cache import STALE_TTLS, TTLCache
+
+    async def scenario() -> None:
+        cache = TTLCache(ttl_s=0.05)
+        reads: list[list[object]] = []
+
+        async def read(keys: list[object]) -> dict[object, object]:
+            reads.append(list(keys))
+            await asyncio.sleep(0.01)
+            return {key: f"new {key}" for key in keys}
+
+        cache.put("a", "old a")
+        cache.put("b", "old b")
+        assert cache.peek("a") == ("old a", False)
+        await asyncio.sleep(0.06)
+        assert cache.get("a") is None  # plain get: expired is a miss
+        assert cache.peek("a") == ("old a", True)
+        cache.refresh_many(["a"], read, queue="q")
+        cache.refresh_many(["a", "b"], read, queue="q")  # "a" already queued: only "b" added
+        await asyncio.sleep(0.05)
+        assert reads == [["a", "b"]]
+        assert cache.peek("a") == ("new a", False) and cache.peek("b") == ("new b", False)
+        # a read that began before clear() is not stored
+        await asyncio.sleep(0.06)
+        cache.refresh_many(["a"], read, queue="q")
+        await asyncio.sleep(0.005)  # the read is under way
+        cache.clear()
+        await asyncio.sleep(0.03)
+        assert cache.peek("a") == (None, False)
+        # far past the stale window: a miss, nothing read in the background
+        cache.put("c", "old c")
+        await asyncio.sleep(0.05 * (STALE_TTLS + 1.5))
+        assert cache.lookup("c", lambda: asyncio.sleep(0, "x")) is None
+
+    asyncio.run(scenario())

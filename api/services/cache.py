@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from api.services.metrics import cache_lookup
+
+log = logging.getLogger(__name__)
+
+#: How long past its TTL an entry may still be served by :meth:`TTLCache.lookup` while it is
+#: read again in the background, in TTLs.
+STALE_TTLS = 4
+
+#: ``read(keys) -> {key: value}`` of :meth:`TTLCache.refresh_many`.
+Reader = Callable[[list[Hashable]], Awaitable[dict[Hashable, Any]]]
+
+
+def _kind(key: Hashable) -> str:
+    return str(key[0]) if isinstance(key, tuple) and key else "other"
 
 
 class TTLCache:
@@ -14,6 +29,11 @@ class TTLCache:
 
     Entries are keyed by everything that decides the answer (e.g. user, k, genre and the
     active run id), so a new active run never serves old rows; writes call :meth:`clear`.
+
+    :meth:`lookup` and :meth:`peek` add stale-while-revalidate: an entry up to
+    ``STALE_TTLS`` TTLs past its expiry is still returned while it is read again in the
+    background, so a request never waits for a read of something the cache held (under load a
+    long wait: a read needs several turns of an event loop shared with the other requests).
     """
 
     def __init__(self, ttl_s: float, max_entries: int = 50_000):
@@ -22,25 +42,54 @@ class TTLCache:
         self._data: dict[Hashable, tuple[float, Any]] = {}
         self.hits = 0
         self.misses = 0
+        self._generation = 0  # bumped by clear(): a refresh begun before it is not stored
+        self._refreshing: set[Hashable] = set()  # keys queued or being read
+        self._pending: dict[Hashable, list[Hashable]] = {}  # queue -> keys to read next
+        self._tasks: dict[Hashable, asyncio.Task[None]] = {}  # queue -> its running reader
 
     def get(self, key: Hashable) -> Any | None:
         if self.ttl_s <= 0:
             return None
         hit = self._data.get(key)
-        kind = str(key[0]) if isinstance(key, tuple) and key else "other"
         if hit is None or hit[0] < time.monotonic():
             self.misses += 1
-            cache_lookup(kind, hit=False)
+            cache_lookup(_kind(key), hit=False)
             return None
         self.hits += 1
-        cache_lookup(kind, hit=True)
+        cache_lookup(_kind(key), hit=True)
         return hit[1]
+
+    def peek(self, key: Hashable) -> tuple[Any | None, bool]:
+        """``(value, stale)``: the value (None: a miss) and whether it is past its TTL and
+        should be read again (see :meth:`refresh_many`)."""
+        if self.ttl_s <= 0:
+            return None, False
+        hit = self._data.get(key)
+        now = time.monotonic()
+        if hit is None or now > hit[0] + STALE_TTLS * self.ttl_s:
+            self.misses += 1
+            cache_lookup(_kind(key), hit=False)
+            return None, False
+        self.hits += 1
+        cache_lookup(_kind(key), hit=True)
+        return hit[1], now > hit[0]
+
+    def lookup(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any | None:
+        """:meth:`peek`, reading a stale entry again with ``read()`` in the background."""
+        value, stale = self.peek(key)
+        if stale:
+
+            async def one(keys: list[Hashable]) -> dict[Hashable, Any]:
+                return {key: await read()}
+
+            self.refresh_many([key], one, queue=key)
+        return value
 
     def put(self, key: Hashable, value: Any) -> None:
         if self.ttl_s <= 0:
             return
         if len(self._data) >= self.max_entries:
-            now = time.monotonic()
+            now = time.monotonic() - STALE_TTLS * self.ttl_s
             self._data = {k: v for k, v in self._data.items() if v[0] >= now}
             if len(self._data) >= self.max_entries:
                 self._data.clear()
@@ -48,3 +97,36 @@ class TTLCache:
 
     def clear(self) -> None:
         self._data.clear()
+        self._generation += 1
+
+    def refresh_many(self, keys: list[Hashable], read: Reader, *, queue: Hashable) -> None:
+        """Read ``keys`` again in the background. Keys already queued or being read are left
+        out; one reader per ``queue`` runs at a time and takes every key queued meanwhile in
+        its next ``read(keys)`` (so concurrent requests coalesce into few reads). Values are
+        stored unless None, or unless :meth:`clear` ran during the read."""
+        todo = [key for key in dict.fromkeys(keys) if key not in self._refreshing]
+        if not todo:
+            return
+        self._refreshing.update(todo)
+        self._pending.setdefault(queue, []).extend(todo)
+        if queue not in self._tasks:
+            task = asyncio.get_running_loop().create_task(self._drain(queue, read))
+            self._tasks[queue] = task  # a strong reference until it ends
+
+    async def _drain(self, queue: Hashable, read: Reader) -> None:
+        try:
+            while self._pending.get(queue):
+                todo = self._pending.pop(queue)
+                generation = self._generation
+                try:
+                    values = await read(todo)
+                    if generation == self._generation:
+                        for key, value in values.items():
+                            if value is not None:
+                                self.put(key, value)
+                except Exception:  # noqa: BLE001 - a later lookup queues them again
+                    log.warning("background refresh of %d entries failed", len(todo), exc_info=True)
+                finally:
+                    self._refreshing.difference_update(todo)
+        finally:
+            del self._tasks[queue]

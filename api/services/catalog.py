@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from api.schemas import ListeningStats, Ref, SimilarSongs, Song, SongScore, UserProfile, WeightedRef
 from api.services.cache import TTLCache
@@ -34,13 +36,52 @@ async def get_song(*, graph: Graph, song_id: str) -> Song:
 
 
 async def known_songs(
-    *, graph: Graph, song_ids: Sequence[str]
+    *,
+    graph: Graph,
+    song_ids: Sequence[str],
+    cache: TTLCache | None = None,
+    fallback: Callable[[str], tuple[str | None, str | None] | None] | None = None,
 ) -> dict[str, tuple[str | None, str | None]]:
-    """``{song_id: (name, artist)}`` for the ids that exist."""
+    """``{song_id: (name, artist)}`` for the ids that exist; with ``cache``, only the songs it
+    does not hold are read (the cache is cleared whenever the API writes).
+
+    ``fallback`` (with a cache): names known without a read, e.g. a model snapshot's (the graph
+    when the run was trained). A song the cache lacks is then answered from it and read from the
+    graph in the background, so one answer can carry a name the graph has changed since, never
+    two: the next request has the graph's.
+    """
     if not song_ids:
         return {}
-    rows = await graph.read("api/find_songs", song_ids=list(dict.fromkeys(song_ids)))
-    return {r["song_id"]: (r["name"], r["artist"]) for r in rows}
+    ids = list(dict.fromkeys(song_ids))
+    out: dict[str, tuple[str | None, str | None]] = {}
+    if cache is not None and cache.ttl_s > 0:
+        stale: list[Any] = []
+        for sid in ids:
+            hit, old = cache.peek(("song", sid))
+            if hit is not None:
+                out[sid] = hit
+                if old:
+                    stale.append(("song", sid))
+        ids = [sid for sid in ids if sid not in out]
+        if ids and fallback is not None:
+            known = {sid: meta for sid in ids if (meta := fallback(sid)) is not None}
+            out.update(known)
+            stale.extend(("song", sid) for sid in known)
+            ids = [sid for sid in ids if sid not in known]
+        if stale:
+            cache.refresh_many(stale, partial(_read_songs, graph), queue="songs")
+    if ids:
+        for r in await graph.read("api/find_songs", song_ids=ids):
+            out[r["song_id"]] = (r["name"], r["artist"])
+            if cache is not None:
+                cache.put(("song", r["song_id"]), out[r["song_id"]])
+    return out
+
+
+async def _read_songs(graph: Graph, keys: list[Any]) -> dict[Any, tuple[str | None, str | None]]:
+    """``{("song", id): (name, artist)}`` for the cache keys of songs that exist."""
+    rows = await graph.read("api/find_songs", song_ids=[sid for _, sid in keys])
+    return {("song", r["song_id"]): (r["name"], r["artist"]) for r in rows}
 
 
 async def require_songs(

@@ -8,6 +8,9 @@ still returns ``k`` items when ``k`` allowed songs exist.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -57,32 +60,106 @@ class Rules:
             "genre": self.genre,
         }
 
+    def allows(
+        self, song_id: str, artist_keys: Iterable[str], genre_ids: Iterable[str],
+        genre_names: Iterable[str],
+    ) -> bool:  # fmt: skip
+        """Whether a song passes, exactly as the statements' ``WHERE`` tests it: an artist is
+        excluded by id or lower-case name; ``artist_keys`` holds both of the song's artists',
+        ``genre_names`` the lower-case names (see ``cypher/api/user_recommendations.cypher``).
+        """
+        if song_id in self.exclude_songs:
+            return False
+        if self.exclude_artists:
+            banned = {*self.exclude_artists, *(a.lower() for a in self.exclude_artists)}
+            if any(a in banned for a in artist_keys):
+                return False
+        if self.genre:
+            return self.genre in set(genre_ids) or self.genre.lower() in set(genre_names)
+        return True
+
     def song_mask(self, snap: Any) -> np.ndarray | None:
-        """Allowed songs of a :class:`gnn.graph.GraphSnapshot` (None: no rule)."""
+        """Allowed songs of a :class:`gnn.graph.GraphSnapshot` (None: no rule).
+
+        Uses the snapshot's :class:`_RuleIndex` (built once per snapshot), so a request costs
+        one copy of a ``[num_songs]`` mask plus its excluded songs and artists.
+        """
         if not self.any:
             return None
-        mask = np.ones(snap.num_songs, dtype=bool)
-        if self.genre:
-            names = snap.genre_names if snap.genre_names is not None else snap.genre_ids
-            want = self.genre.lower()
-            gids = [
-                g
-                for g in range(snap.num_genres)
-                if str(snap.genre_ids[g]) == self.genre or str(names[g] or "").lower() == want
-            ]
-            mask[:] = False
-            mask[snap.song_genre[0][np.isin(snap.song_genre[1], gids)]] = True
-        if self.exclude_songs:
-            mask[np.isin(snap.song_ids.astype(str), list(self.exclude_songs))] = False
-        if self.exclude_artists:
-            names = snap.artist_names if snap.artist_names is not None else snap.artist_ids
-            banned = {a.lower() for a in self.exclude_artists}
-            aids = [
-                a
-                for a in range(snap.num_artists)
-                if str(snap.artist_ids[a]) in self.exclude_artists
-                or str(snap.artist_ids[a]).lower() in banned
-                or str(names[a] or "").lower() in banned
-            ]
-            mask[snap.song_artist[0][np.isin(snap.song_artist[1], aids)]] = False
+        index = _rule_index(snap)
+        everything = np.ones(snap.num_songs, dtype=bool)
+        mask = index.genre_mask(self.genre).copy() if self.genre else everything
+        for sid in self.exclude_songs:
+            i = index.song.get(sid)
+            if i is not None:
+                mask[i] = False
+        for a in index.artists(self.exclude_artists):
+            mask[index.artist_songs(a)] = False
         return mask
+
+
+class _RuleIndex:
+    """Lookups of one snapshot for :meth:`Rules.song_mask`: song index by id; artist indices
+    by id, lower-case id and lower-case name; genre indices by id and lower-case name; songs per
+    artist (CSR); a song mask per genre asked for (kept)."""
+
+    def __init__(self, snap: Any) -> None:
+        self.song = {str(s): i for i, s in enumerate(snap.song_ids)}
+        self.artist_key: dict[str, list[int]] = {}
+        names = snap.artist_names if snap.artist_names is not None else snap.artist_ids
+        for a in range(snap.num_artists):
+            aid = str(snap.artist_ids[a])
+            keys = {aid, aid.lower(), str(names[a] or "").lower()}
+            for key in keys:
+                self.artist_key.setdefault(key, []).append(a)
+        self.genre_key: dict[str, list[int]] = {}
+        gnames = snap.genre_names if snap.genre_names is not None else snap.genre_ids
+        for g in range(snap.num_genres):
+            self.genre_key.setdefault(str(snap.genre_ids[g]), []).append(g)
+            self.genre_key.setdefault("\0" + str(gnames[g] or "").lower(), []).append(g)
+        songs, artists = (np.asarray(x, dtype=np.int64) for x in snap.song_artist)
+        order = np.argsort(artists, kind="stable")
+        self._artist_songs = songs[order]
+        self._artist_ptr = np.searchsorted(artists[order], np.arange(snap.num_artists + 1))
+        self._song_genre = (np.asarray(snap.song_genre[0]), np.asarray(snap.song_genre[1]))
+        self._num_songs = snap.num_songs
+        self._genres: dict[str, np.ndarray] = {}
+
+    def artists(self, requested: Iterable[str]) -> set[int]:
+        """Artist indices an ``exclude_artists`` list names (by id, or id or name in any case;
+        the same test as :meth:`Rules.song_mask` always made)."""
+        out: set[int] = set()
+        for a in requested:
+            for key in {a, a.lower()}:
+                out.update(self.artist_key.get(key, ()))
+        return out
+
+    def artist_songs(self, a: int) -> np.ndarray:
+        return self._artist_songs[self._artist_ptr[a] : self._artist_ptr[a + 1]]
+
+    def genre_mask(self, genre: str) -> np.ndarray:
+        hit = self._genres.get(genre)
+        if hit is None:
+            gids = {*self.genre_key.get(genre, ()), *self.genre_key.get("\0" + genre.lower(), ())}
+            hit = np.zeros(self._num_songs, dtype=bool)
+            hit[self._song_genre[0][np.isin(self._song_genre[1], sorted(gids))]] = True
+            hit.setflags(write=False)
+            if len(self._genres) < 4096:
+                self._genres[genre] = hit
+        return hit
+
+
+_index_cache: tuple[weakref.ref[Any], _RuleIndex] | None = None
+_index_lock = threading.Lock()
+
+
+def _rule_index(snap: Any) -> _RuleIndex:
+    """The :class:`_RuleIndex` of ``snap`` (the last snapshot asked for is kept)."""
+    global _index_cache
+    with _index_lock:
+        if _index_cache is not None and _index_cache[0]() is snap:
+            return _index_cache[1]
+        index = _RuleIndex(snap)
+        with contextlib.suppress(TypeError):  # not weakly referable (a stand-in): not kept
+            _index_cache = (weakref.ref(snap), index)
+        return index

@@ -1,15 +1,10 @@
 // name: api/user_recommendations
-// A user's precomputed recommendations (best first) within the rules (genre, excluded songs and artists), with their weighted evidence, and the user's number of sessions (so the API sees plays posted since training).
-// params: $user_id, $k, $genre, $exclude_songs, $exclude_artists
+// A user's precomputed recommendations (all of them, best first) with their weighted evidence and the keys the rules test (artist ids and lower-case names; genre ids; lower-case genre names), the user's number of sessions (so the API sees plays posted since training) and of distinct songs played.
+// params: $user_id
 MATCH (u:User {id: $user_id})
 CALL (u) {
   MATCH (u)-[:RECEIVED]->(r:Recommendation)-[:OF]->(s:Song)
-  WHERE NOT s.id IN $exclude_songs
-    AND NOT EXISTS { MATCH (s)-[:BY]->(x:Artist) WHERE x.id IN $exclude_artists OR toLower(x.name) IN $exclude_artists }
-    AND ($genre IS NULL OR EXISTS {
-      MATCH (s)-[:IN_GENRE]->(g:Genre) WHERE g.id = $genre OR toLower(g.name) = toLower($genre)
-    })
-  WITH r, s ORDER BY r.rank LIMIT $k
+  WITH r, s ORDER BY r.rank
   OPTIONAL MATCH (s)-[:BY]->(a:Artist)
   CALL (r) {
     OPTIONAL MATCH (r)-[b:BECAUSE]->(e)
@@ -18,6 +13,9 @@ CALL (u) {
             label: labels(e)[0], id: e.id, name: coalesce(e.name, e.id)} END) WHERE x IS NOT NULL] AS evidence
   }
   RETURN collect({rank: r.rank, song_id: s.id, name: s.name, artist: a.name, score: r.score,
-                  run_id: r.run_id, model: r.model, reason: r.reason, evidence: evidence}) AS items
+                  run_id: r.run_id, model: r.model, reason: r.reason, evidence: evidence,
+                  artist_keys: [(s)-[:BY]->(x:Artist) | x.id] + [(s)-[:BY]->(x:Artist) | toLower(x.name)],
+                  genre_ids: [(s)-[:IN_GENRE]->(g:Genre) | g.id],
+                  genre_names: [(s)-[:IN_GENRE]->(g:Genre) | toLower(g.name)]}) AS items
 }
-RETURN u.id AS user_id, items, COUNT { (u)-[:HAD]->() } AS sessions
+RETURN u.id AS user_id, items, COUNT { (u)-[:HAD]->() } AS sessions, COUNT { (u)-[:LISTENED]->(:Song) } AS songs
