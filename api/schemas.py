@@ -69,6 +69,11 @@ class Recommendations(_Model):
         default_factory=list,
         description="fold_in: songs the user played that the model does not know (not used)",
     )
+    max_per_artist: int | None = Field(
+        default=None,
+        description="the cap applied: the request's, else the serving run's (chosen on "
+        "validation when it was trained); null: no cap",
+    )
 
 
 class Explanation(_Model):

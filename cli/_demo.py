@@ -52,7 +52,7 @@ def demo(
 ) -> None:
     """Run the whole product on synthetic data: Neo4j, ingest, train, evaluate, explain."""
     from cli._common import export_graph, metrics_table, quiet_torch
-    from cli._models import select_and_publish
+    from cli._models import cap_line, select_and_publish
     from cli._session import winner_line
     from ingest import SyntheticConfig
     from ingest import ingest as run_ingest
@@ -167,6 +167,7 @@ def demo(
             f"served: {res.recommender.name}, run {res.run.run_id} (the best of "
             f"{', '.join(sel.results)} on validation NDCG@10)"
         )
+        console.print(cap_line(res.fit_info))
         table = sel.table()
         rows: dict[str, dict[str, Any]] = {
             (f"{n} *" if n == res.recommender.name else n): r.to_dict() for n, r in table.iterrows()

@@ -94,6 +94,15 @@ def run_training(
     }
 
 
+def cap_line(fit_info: dict[str, Any]) -> str:
+    """The served lists' per-artist cap and the validation figures it was chosen by."""
+    div = fit_info.get("diversity") or {}
+    figures = ", ".join(f"{c} {v:.4f}" for c, v in (div.get("ndcg@10") or {}).items())
+    cap = div.get("max_per_artist")
+    said = "no cap" if cap is None else f"at most {cap} songs per artist"
+    return f"lists: {said} (validation NDCG@10 by cap: {figures or 'not measured'})"
+
+
 def select_and_publish(
     driver: neo4j.Driver | None,
     exp: Any,
@@ -111,7 +120,7 @@ def select_and_publish(
     """
     from cli._common import _bar_callback, print_written
     from cli._session import winner_line
-    from gnn.users import train_and_select, write_back
+    from gnn.users import run_max_per_artist, train_and_select, write_back
 
     s = settings()
     kwargs = {} if names is None else {"names": names}
@@ -139,6 +148,7 @@ def select_and_publish(
             )
         )
         console.print(winner_line(sel.selection, "user"))
+        console.print(cap_line(sel.best.fit_info))
     wb = None
     if driver is not None:
         with progress_bars() as bar:
@@ -150,6 +160,7 @@ def select_and_publish(
                 sel.best.run.run_id,
                 k=k,
                 progress=_bar_callback(bar),
+                max_per_artist=run_max_per_artist(sel.best.fit_info),
             )
         print_written(wb)
     return sel, wb

@@ -245,6 +245,7 @@ EXPORTS: dict[str, list[str]] = {
         "oracle_from_truth",
         "prepare",
         "recommend_and_explain",
+        "run_max_per_artist",
         "seed_everything",
         "similar_songs",
         "train_and_select",

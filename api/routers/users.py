@@ -28,7 +28,12 @@ async def get_recommendations(
     explain: Annotated[bool, Query(description="include reasons and weighted evidence")] = True,
     max_per_artist: Annotated[
         int | None,
-        Query(ge=1, le=100, description="at most this many songs of one artist (none: no cap)"),
+        Query(
+            ge=0,
+            le=100,
+            description="at most this many songs of one artist; 0: no cap; not given: the "
+            "serving run's cap (chosen on validation, see max_per_artist in the answer)",
+        ),
     ] = None,
 ) -> Response:
     """Top-k songs: precomputed by the active run when fresh, scored live otherwise;

@@ -38,6 +38,8 @@ class LiveModel:
     #: plays the run has not seen (folded in, see :attr:`foldable`).
     sessions: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The run's per-artist cap, chosen on validation (None: none; its stored lists obey it).
+    max_per_artist: int | None = None
 
     @property
     def foldable(self) -> bool:
@@ -54,7 +56,7 @@ class LiveModel:
 
 
 def build_live(run: Any) -> LiveModel:
-    from gnn.users import load_trained
+    from gnn.users import load_trained, run_max_per_artist
 
     rec, snap = load_trained(run)
     from gnn.users import prepare
@@ -71,6 +73,7 @@ def build_live(run: Any) -> LiveModel:
         user_index={str(u): i for i, u in enumerate(snap.user_ids)},
         song_index={str(s): i for i, s in enumerate(snap.song_ids)},
         sessions=_sessions_per_user(snap),
+        max_per_artist=run_max_per_artist(run.fit_info),
     )
 
 

@@ -97,6 +97,12 @@ async def recommend(
     active = models.active["user"]
     challenger = _challenger_for(online, user_id, active)
     run = active if challenger is None else challenger.run_id
+    if max_per_artist == 0:  # asked for no cap
+        max_per_artist = None
+    elif max_per_artist is None:  # the serving run's own cap
+        serving = challenger if challenger is not None else models.live
+        if serving is not None and serving.run_id == run:
+            max_per_artist = serving.max_per_artist
     key = ("recs", user_id, k, rules, explain, max_per_artist, run)
     hit = cache.get(key)
     if hit is not None:
@@ -115,6 +121,7 @@ async def recommend(
             graph=graph, models=models, cache=cache, user_id=user_id, k=k, rules=rules,
             explain=explain, max_per_artist=max_per_artist,
         )  # fmt: skip
+    out.max_per_artist = max_per_artist
     body = out.model_dump_json().encode()
     cache.put(key, body)
     if online is not None:
@@ -234,7 +241,10 @@ async def _recommend(
         items = cap_per_artist(row["items"], lambda r: r["artist"], max_per_artist, k)
         fresh = active is not None and all(r["run_id"] == active for r in items)
         can_live = live is not None and user_id in live.user_index
-        if (fresh and len(items) >= k) or not can_live:
+        # rows stored under a tighter cap than asked are not that list: rank it live
+        stored = live.max_per_artist if live is not None and live.run_id == active else None
+        looser = stored is not None and (max_per_artist is None or max_per_artist > stored)
+        if (fresh and len(items) >= k and not looser) or not can_live:
             return Recommendations(
                 user_id=user_id,
                 source="precomputed",

@@ -29,7 +29,13 @@ from gnn.users._pipeline import (
     train_and_select,
     train_model,
 )
-from gnn.users._publish import Published, WriteBackResult, train_and_write_back, write_back
+from gnn.users._publish import (
+    Published,
+    WriteBackResult,
+    run_max_per_artist,
+    train_and_write_back,
+    write_back,
+)
 from gnn.users._recommenders import (
     USER_TASK_EDGE_TYPES,
     BasicGATRecommender,
@@ -79,6 +85,7 @@ __all__ = [
     "oracle_from_truth",
     "prepare",
     "recommend_and_explain",
+    "run_max_per_artist",
     "seed_everything",
     "similar_songs",
     "train_and_select",

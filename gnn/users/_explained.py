@@ -48,6 +48,7 @@ from gnn.explain._reasons import NamedEvidence, choose_reason
 from gnn.graph._data import TrainData, interaction_matrix
 from gnn.graph._export import Progress
 from gnn.graph._snapshot import GraphSnapshot
+from gnn.users._diversity import capped_recommend
 from gnn.users._models import RecModel
 from gnn.users._recommenders import EnhancedGATRecommender, _GNNRecommender
 from graphdb import Evidence, RecommendationRow
@@ -271,15 +272,18 @@ def recommend_and_explain(
     k: int = 10,
     top: int = POOL,
     progress: Progress | None = None,
+    max_per_artist: int | None = None,
 ) -> Explained:
-    """Top-k per user and every recommendation's ``top`` strongest pieces of evidence.
+    """Top-k per user (at most ``max_per_artist`` songs per artist, see
+    :func:`gnn.users._diversity.capped_recommend`) and every recommendation's ``top``
+    strongest pieces of evidence.
 
     Raises:
         ModelError: ``rec`` is neither an attention graph model nor a linear one.
     """
     if not explainable(rec):
         raise _not_explainable(rec)
-    ids, scores = rec.recommend(users, k, observed)
+    ids, scores = capped_recommend(rec, np.asarray(users), k, observed, max_per_artist)
     if isinstance(rec, _GNNRecommender):
         assert rec.model is not None
         explainer = GradientExplainer(rec.model, observed.hetero)

@@ -31,6 +31,7 @@ from gnn.core._registry import (
 from gnn.graph._data import Split, TrainData, build_train_data, relevant_items, temporal_split
 from gnn.graph._snapshot import GraphSnapshot, load_snapshot, save_snapshot
 from gnn.users._baselines import EASE, ItemKNN, LinearBlend, Oracle, Popularity, RP3beta
+from gnn.users._diversity import choose_cap
 from gnn.users._recommenders import (
     BasicGATRecommender,
     EnhancedGATRecommender,
@@ -154,7 +155,9 @@ def train_model(
 
     Args:
         validate: also measure the validation period (``val_metrics``, and ``validation`` in
-            the run's ``fit_info``): what :func:`train_and_select` chooses by.
+            the run's ``fit_info``): what :func:`train_and_select` chooses by; and choose the
+            run's ``max_per_artist`` on it (``diversity`` in ``fit_info``, see
+            :func:`gnn.users._diversity.choose_cap`).
         recommender: an unfitted model to use instead of ``make_recommender(name)`` (its run
             records ``name`` but cannot be rebuilt by :func:`load_trained`).
     """
@@ -167,6 +170,8 @@ def train_model(
     if validate:
         val_metrics = evaluate(rec, exp.snap, exp.split, "val")
         info["validation"] = val_metrics
+        # the per-artist cap of this run's lists, chosen on validation (gnn.users._diversity)
+        info["diversity"] = choose_cap(rec, exp.observed("val"), exp.val_relevant)
     metrics = evaluate(rec, exp.snap, exp.split, "test")
     config = {"model": rec.name, "registry_name": name, "overrides": overrides, **exp.config}
     if isinstance(rec, _GNNRecommender):

@@ -56,6 +56,12 @@ def _quiet(_phase: str, _done: int, _total: int) -> None:
     return None
 
 
+def run_max_per_artist(fit_info: dict[str, Any] | None) -> int | None:
+    """The cap a run chose on validation (``fit_info["diversity"]``; None: none chosen)."""
+    cap = ((fit_info or {}).get("diversity") or {}).get("max_per_artist")
+    return None if cap is None else int(cap)
+
+
 def write_back(
     driver: neo4j.Driver,
     database: str,
@@ -66,9 +72,13 @@ def write_back(
     users: np.ndarray | None = None,
     k: int = 10,
     progress: Progress | None = None,
+    max_per_artist: int | None = None,
 ) -> WriteBackResult:
     """Recommend for ``users`` (default: all) on the full history, explain, and write the
     recommendations with their evidence, ``SIMILAR_TO``, ``AFFINITY`` and the ``ModelRun``.
+
+    ``max_per_artist``: at most that many songs per artist in a list (the run's cap chosen on
+    validation, :func:`run_max_per_artist`; default none).
 
     Graph models are explained by gradients, EASE and ItemKNN exactly (see
     ``gnn.users._explained``); only evidence that holds in the graph is written, and
@@ -87,6 +97,7 @@ def write_back(
         chosen,
         k=k,
         progress=lambda _p, done, total: report("recommend + explain", done, total),
+        max_per_artist=max_per_artist,
     )
     explain_s = time.perf_counter() - t0
     rows, affinity = writeback_rows(exp.snap, ex)
@@ -103,7 +114,7 @@ def write_back(
     wb.progress = _quiet
     n_sim = wb.similar_songs(similar)
     n_aff = wb.affinities(affinity)
-    wb.record_run({"k": k})
+    wb.record_run({"k": k, "max_per_artist": max_per_artist})
     return WriteBackResult(
         recommendations=res.recommendations,
         evidence=res.evidence,
