@@ -83,3 +83,10 @@ async def _rules(
 
 #: ``exclude_songs``, ``exclude_artists`` and ``genre`` query parameters, applied before the top k.
 RulesDep = Annotated[Rules, Depends(_rules)]
+
+
+#: ``max_per_artist`` of the list endpoints other than a user's recommendations.
+MaxPerArtist = Annotated[
+    int | None,
+    Query(ge=1, le=100, description="at most this many songs of one artist (none: no cap)"),
+]

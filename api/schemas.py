@@ -161,6 +161,9 @@ class RuleFields(_Model):
         max_length=100,
         description="only songs of this genre (id or name)",
     )
+    max_per_artist: int | None = Field(
+        default=None, ge=1, le=100, description="at most this many songs of one artist"
+    )
 
 
 class NextSongRequest(RuleFields):

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -472,6 +473,68 @@ def test_rules_on_similar_songs(
         params={"k": 3, "exclude_songs": [song], "exclude_artists": [artist]},
     ).json()
     assert _ids(r) == want
+
+
+def test_max_per_artist_on_similar_next_song_and_continuation(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """Issue 14 item 4 beyond a user's list: the cap holds on every list endpoint, before the
+    cut (a list still has k items when k such songs exist); the stored neighbours of a song are
+    cut in their rank order."""
+    db = neo4j_settings.neo4j_database
+    artists = _artists(driver, db)
+
+    def most_per_artist(body: dict) -> int:
+        return max(Counter(artists[s][0] for s in _ids(body)).values())
+
+    seed = rows(
+        driver,
+        db,
+        "MATCH (a:Song)-[f:FOLLOWED_BY]->() WITH a, count(f) AS n WHERE n >= 3 "
+        "RETURN a.id AS a ORDER BY n DESC, a.id LIMIT 1",
+    )[0]["a"]
+    members = [
+        x["s"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (:Playlist {id: $p})-[c:CONTAINS]->(s) RETURN s.id AS s ORDER BY c.pos",
+            p=world.playlist_id,
+        )
+    ]
+    for path, body in (
+        ("/sessions/next", {"recent_song_ids": [seed]}),
+        ("/playlists/continue", {"song_ids": members[:2]}),
+    ):
+        for cap in (1, 2):
+            r = client.post(path, json={**body, "k": 10, "max_per_artist": cap})
+            assert r.status_code == 200, r.text
+            assert len(r.json()["items"]) == 10 and most_per_artist(r.json()) <= cap, r.json()
+        assert client.post(path, json={**body, "max_per_artist": 0}).status_code == 422
+    r = client.get(
+        f"/playlists/{world.playlist_id}/continuation", params={"k": 10, "max_per_artist": 1}
+    ).json()
+    assert len(r["items"]) == 10 and most_per_artist(r) == 1
+    ranked = [
+        x["t"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (:Song {id: $s})-[x:SIMILAR_TO]->(t) RETURN t.id AS t ORDER BY x.rank",
+            s=world.fresh_song,
+        )
+    ]
+    want, seen = [], Counter()
+    for t in ranked:
+        if seen[artists[t][1]] < 1:
+            seen[artists[t][1]] += 1
+            want.append(t)
+    r = client.get(f"/songs/{world.fresh_song}/similar", params={"k": 5, "max_per_artist": 1})
+    assert r.status_code == 200 and _ids(r.json()) == want[:5]
+    assert (
+        client.get(f"/songs/{world.fresh_song}/similar", params={"max_per_artist": 0}).status_code
+        == 422
+    )
 
 
 def test_rules_on_next_song_and_continuation_fallbacks(

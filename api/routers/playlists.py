@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CacheDep, GraphDep, K, ModelsDep, PlaylistId, RulesDep
+from api.deps import CacheDep, GraphDep, K, MaxPerArtist, ModelsDep, PlaylistId, RulesDep
 from api.schemas import PlaylistContinueRequest, PlaylistSuggestions, Problem
 from api.services import suggestions
 from api.services.rules import Rules
@@ -35,6 +35,7 @@ async def post_continue(
             exclude_artists=body.exclude_artists,
             genre=body.genre,
         ),
+        max_per_artist=body.max_per_artist,
     )
 
 
@@ -46,8 +47,11 @@ async def get_continuation(
     cache: CacheDep,
     rules: RulesDep,
     k: K = 10,
+    max_per_artist: MaxPerArtist = None,
 ) -> PlaylistSuggestions:
-    """Continuation of a playlist that is in the graph, within the rules."""
+    """Continuation of a playlist that is in the graph, within the rules and
+    ``max_per_artist``."""
     return await suggestions.playlist_continuation(
-        graph=graph, models=models, cache=cache, playlist_id=playlist_id, k=k, rules=rules
-    )
+        graph=graph, models=models, cache=cache, playlist_id=playlist_id, k=k, rules=rules,
+        max_per_artist=max_per_artist,
+    )  # fmt: skip

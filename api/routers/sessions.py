@@ -35,4 +35,5 @@ async def post_next(
             exclude_artists=body.exclude_artists,
             genre=body.genre,
         ),
+        max_per_artist=body.max_per_artist,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CacheDep, GraphDep, K, ModelsDep, RulesDep, SongId
+from api.deps import CacheDep, GraphDep, K, MaxPerArtist, ModelsDep, RulesDep, SongId
 from api.schemas import Problem, SimilarSongs, Song
 from api.services import catalog
 
@@ -27,9 +27,11 @@ async def get_similar(
     cache: CacheDep,
     rules: RulesDep,
     k: K = 10,
+    max_per_artist: MaxPerArtist = None,
 ) -> SimilarSongs:
     """Nearest songs in the active run's learned embeddings (``SIMILAR_TO``), within the
-    rules."""
+    rules and ``max_per_artist`` (cut from the stored neighbours)."""
     return await catalog.similar_songs(
-        graph=graph, cache=cache, song_id=song_id, k=k, run_id=models.active["user"], rules=rules
-    )
+        graph=graph, cache=cache, song_id=song_id, k=k, run_id=models.active["user"],
+        rules=rules, max_per_artist=max_per_artist,
+    )  # fmt: skip

@@ -119,16 +119,27 @@ async def allowed_songs(
 
 
 async def scored(
-    *, graph: Graph, pairs: Sequence[tuple[str, float]], k: int, rules: Rules = Rules()
+    *,
+    graph: Graph,
+    pairs: Sequence[tuple[str, float]],
+    k: int,
+    rules: Rules = Rules(),
+    max_per_artist: int | None = None,
 ) -> list[SongScore]:
     """Ranked items with names for ``(song_id, score)`` pairs: unknown ids and songs the rules
-    leave out are dropped before the list is cut to ``k``."""
+    leave out are dropped, and a song whose artist already has ``max_per_artist`` songs in the
+    list is skipped, before the list is cut to ``k``."""
     pairs = list(pairs)
     meta = await allowed_songs(graph=graph, song_ids=[s for s, _ in pairs], rules=rules)
     out: list[SongScore] = []
+    per_artist: dict[str, int] = {}
     for sid, score in pairs:
         if sid in meta and len(out) < k:
             name, artist = meta[sid]
+            if max_per_artist is not None and artist is not None:
+                if per_artist.get(artist, 0) >= max_per_artist:
+                    continue
+                per_artist[artist] = per_artist.get(artist, 0) + 1
             out.append(
                 SongScore(
                     rank=len(out) + 1, song_id=sid, name=name, artist=artist, score=float(score)
@@ -138,14 +149,35 @@ async def scored(
 
 
 async def similar_songs(
-    *, graph: Graph, cache: TTLCache, song_id: str, k: int, run_id: str | None, rules: Rules
+    *,
+    graph: Graph,
+    cache: TTLCache,
+    song_id: str,
+    k: int,
+    run_id: str | None,
+    rules: Rules,
+    max_per_artist: int | None = None,
 ) -> SimilarSongs:
-    key = ("similar", song_id, k, run_id, rules)
+    """The stored ``SIMILAR_TO`` neighbours within the rules; with ``max_per_artist``, cut
+    from all of them in rank order (so fewer than ``k`` when the stored ones run out)."""
+    key = ("similar", song_id, k, run_id, rules, max_per_artist)
     hit = cache.get(key)
     if hit is not None:
         return hit
     await require_songs(graph=graph, song_ids=[song_id])
-    rows = await graph.read("api/similar_songs", song_id=song_id, k=k, **rules.params())
+    read_k = k if max_per_artist is None else max(10 * k, 100)
+    rows = await graph.read("api/similar_songs", song_id=song_id, k=read_k, **rules.params())
+    if max_per_artist is not None:
+        seen: dict[Any, int] = {}
+        capped = []
+        for r in rows:
+            a = r["artist"]
+            if a is not None and seen.get(a, 0) >= max_per_artist:
+                continue
+            if a is not None:
+                seen[a] = seen.get(a, 0) + 1
+            capped.append(r)
+        rows = capped[:k]
     out = SimilarSongs(
         song_id=song_id,
         run_id=rows[0]["run_id"] if rows else None,

@@ -13,6 +13,7 @@ until ``k`` pass (or it has no more).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -30,6 +31,13 @@ FALLBACK_NEXT = "graph-transitions"
 FALLBACK_PLAYLIST = "graph-cooccurrence"
 #: The most candidates asked of a task model while looking for ``k`` that pass the rules.
 MAX_CANDIDATES = 5000
+#: Popular songs read to top a capped list up (``max_per_artist``).
+POPULAR_CANDIDATES = 1000
+
+
+def _read_k(k: int, max_per_artist: int | None) -> int:
+    """How many rows a fallback statement reads for ``k`` items: more under a cap."""
+    return k if max_per_artist is None else max(10 * k, 100)
 
 
 async def _top_up(
@@ -40,14 +48,24 @@ async def _top_up(
     k: int,
     exclude: Sequence[str],
     rules: Rules,
+    max_per_artist: int | None = None,
 ) -> list[SongScore]:
-    """Fill up to ``k`` with popular songs within ``rules``, scored below every item there."""
+    """Fill up to ``k`` with popular songs within ``rules`` (and ``max_per_artist``, counting
+    the items already there), scored below every item there."""
     if len(items) >= k:
         return items
     seen = {*exclude, *(i.song_id for i in items)}
-    extra = await popular(graph=graph, cache=cache, k=k - len(items), rules=rules, exclude=seen)
+    want = k - len(items) if max_per_artist is None else POPULAR_CANDIDATES
+    extra = await popular(graph=graph, cache=cache, k=want, rules=rules, exclude=seen)
     floor = min([0.0, *(i.score for i in items)])
+    per_artist = Counter(i.artist for i in items if i.artist is not None)
     for s in extra:
+        if len(items) >= k:
+            break
+        if max_per_artist is not None and s.artist is not None:
+            if per_artist[s.artist] >= max_per_artist:
+                continue
+            per_artist[s.artist] += 1
         items.append(s.model_copy(update={"rank": len(items) + 1, "score": floor - s.rank}))
     return items
 
@@ -78,15 +96,23 @@ async def _model_items(
     k: int,
     rules: Rules,
     exclude: Sequence[str],
+    max_per_artist: int | None = None,
 ) -> list[SongScore]:
-    """The model's top ``k`` within ``rules``: more candidates are asked for (x4 each time)
-    while too few pass and the model has more to give."""
-    want = k if not rules.any else min(MAX_CANDIDATES, 4 * k + len(rules.exclude_songs))
+    """The model's top ``k`` within ``rules`` and ``max_per_artist``: more candidates are
+    asked for (x4 each time) while too few pass and the model has more to give."""
+    want = k
+    if rules.any or max_per_artist is not None:
+        more = max(4 * k + len(rules.exclude_songs), _read_k(k, max_per_artist))
+        want = min(MAX_CANDIDATES, more)
     skip = set(exclude)
     while True:
         pairs = await anyio.to_thread.run_sync(rank, want)
         items = await scored(
-            graph=graph, pairs=[p for p in pairs if p[0] not in skip], k=k, rules=rules
+            graph=graph,
+            pairs=[p for p in pairs if p[0] not in skip],
+            k=k,
+            rules=rules,
+            max_per_artist=max_per_artist,
         )
         if len(items) >= k or len(pairs) < want or want >= MAX_CANDIDATES:
             return items
@@ -103,8 +129,12 @@ async def next_songs(
     at: datetime | None,
     k: int,
     rules: Rules = Rules(),
+    max_per_artist: int | None = None,
 ) -> Suggestions:
-    key = ("next", tuple(recent_song_ids), user_id, at, k, rules, models.active["session"])
+    key = (
+        "next", tuple(recent_song_ids), user_id, at, k, rules, max_per_artist,
+        models.active["session"],
+    )  # fmt: skip
     hit = cache.get(key)
     if hit is None:
         hit = await _next_songs(
@@ -116,6 +146,7 @@ async def next_songs(
             at=at,
             k=k,
             rules=rules,
+            max_per_artist=max_per_artist,
         )
         cache.put(key, hit)
     return hit
@@ -131,6 +162,7 @@ async def _next_songs(
     at: datetime | None,
     k: int,
     rules: Rules,
+    max_per_artist: int | None = None,
 ) -> Suggestions:
     if user_id is not None:
         await require_user(graph=graph, user_id=user_id)
@@ -148,6 +180,7 @@ async def _next_songs(
             k=k,
             rules=rules,
             exclude=recent,
+            max_per_artist=max_per_artist,
         )
         return Suggestions(
             model=predictor.name,
@@ -157,10 +190,23 @@ async def _next_songs(
             ignored=ignored,
             items=items,
         )
-    rows = await graph.read("api/next_by_transitions", song_ids=recent, k=k, **rules.params())
-    items = await scored(graph=graph, pairs=[(r["song_id"], r["score"]) for r in rows], k=k)
+    rows = await graph.read(
+        "api/next_by_transitions",
+        song_ids=recent,
+        k=_read_k(k, max_per_artist),
+        **rules.params(),
+    )
+    items = await scored(
+        graph=graph,
+        pairs=[(r["song_id"], r["score"]) for r in rows],
+        k=k,
+        max_per_artist=max_per_artist,
+    )
     had = len(items)
-    items = await _top_up(graph=graph, cache=cache, items=items, k=k, exclude=recent, rules=rules)
+    items = await _top_up(
+        graph=graph, cache=cache, items=items, k=k, exclude=recent, rules=rules,
+        max_per_artist=max_per_artist,
+    )  # fmt: skip
     return Suggestions(
         model=FALLBACK_NEXT,
         run_id=None,
@@ -181,8 +227,12 @@ async def continue_playlist(
     k: int,
     rules: Rules = Rules(),
     playlist_id: str | None = None,
+    max_per_artist: int | None = None,
 ) -> PlaylistSuggestions:
-    key = ("continue", tuple(song_ids), name, k, rules, playlist_id, models.active["playlist"])
+    key = (
+        "continue", tuple(song_ids), name, k, rules, playlist_id, max_per_artist,
+        models.active["playlist"],
+    )  # fmt: skip
     hit = cache.get(key)
     if hit is None:
         hit = await _continue_playlist(
@@ -194,6 +244,7 @@ async def continue_playlist(
             k=k,
             rules=rules,
             playlist_id=playlist_id,
+            max_per_artist=max_per_artist,
         )
         cache.put(key, hit)
     return hit
@@ -209,6 +260,7 @@ async def _continue_playlist(
     k: int,
     rules: Rules,
     playlist_id: str | None,
+    max_per_artist: int | None = None,
 ) -> PlaylistSuggestions:
     seeds, ignored = await _usable(graph=graph, song_ids=list(dict.fromkeys(song_ids)))
     if ignored and not seeds and not (name or "").strip():
@@ -221,6 +273,7 @@ async def _continue_playlist(
             k=k,
             rules=rules,
             exclude=seeds,
+            max_per_artist=max_per_artist,
         )
         return PlaylistSuggestions(
             model=predictor.name,
@@ -233,13 +286,26 @@ async def _continue_playlist(
             name=name,
         )
     rows = (
-        await graph.read("api/playlist_cooccurrence", song_ids=seeds, k=k, **rules.params())
+        await graph.read(
+            "api/playlist_cooccurrence",
+            song_ids=seeds,
+            k=_read_k(k, max_per_artist),
+            **rules.params(),
+        )
         if seeds
         else []
     )
-    items = await scored(graph=graph, pairs=[(r["song_id"], r["score"]) for r in rows], k=k)
+    items = await scored(
+        graph=graph,
+        pairs=[(r["song_id"], r["score"]) for r in rows],
+        k=k,
+        max_per_artist=max_per_artist,
+    )
     had = len(items)
-    items = await _top_up(graph=graph, cache=cache, items=items, k=k, exclude=seeds, rules=rules)
+    items = await _top_up(
+        graph=graph, cache=cache, items=items, k=k, exclude=seeds, rules=rules,
+        max_per_artist=max_per_artist,
+    )  # fmt: skip
     return PlaylistSuggestions(
         model=FALLBACK_PLAYLIST,
         run_id=None,
@@ -260,6 +326,7 @@ async def playlist_continuation(
     playlist_id: str,
     k: int,
     rules: Rules = Rules(),
+    max_per_artist: int | None = None,
 ) -> PlaylistSuggestions:
     r = await graph.read_one("api/playlist_songs", playlist_id=playlist_id)
     if r is None or not r["found"]:
@@ -273,4 +340,5 @@ async def playlist_continuation(
         k=k,
         rules=rules,
         playlist_id=playlist_id,
+        max_per_artist=max_per_artist,
     )
