@@ -375,6 +375,28 @@ def _artists(driver: neo4j.Driver, db: str) -> dict[str, tuple[str, str]]:
     }
 
 
+def _session_seed_and_members(
+    driver: neo4j.Driver, db: str, playlist: str
+) -> tuple[str, list[str]]:
+    """A song with at least 3 ``FOLLOWED_BY`` successors, and ``playlist``'s songs in order."""
+    seed = rows(
+        driver,
+        db,
+        "MATCH (a:Song)-[f:FOLLOWED_BY]->() WITH a, count(f) AS n WHERE n >= 3 "
+        "RETURN a.id AS a ORDER BY n DESC, a.id LIMIT 1",
+    )[0]["a"]
+    members = [
+        x["s"]
+        for x in rows(
+            driver,
+            db,
+            "MATCH (:Playlist {id: $p})-[c:CONTAINS]->(s) RETURN s.id AS s ORDER BY c.pos",
+            p=playlist,
+        )
+    ]
+    return seed, members
+
+
 def _ids(r: dict) -> list[str]:
     return [i["song_id"] for i in r["items"]]
 
@@ -487,21 +509,7 @@ def test_max_per_artist_on_similar_next_song_and_continuation(
     def most_per_artist(body: dict) -> int:
         return max(Counter(artists[s][0] for s in _ids(body)).values())
 
-    seed = rows(
-        driver,
-        db,
-        "MATCH (a:Song)-[f:FOLLOWED_BY]->() WITH a, count(f) AS n WHERE n >= 3 "
-        "RETURN a.id AS a ORDER BY n DESC, a.id LIMIT 1",
-    )[0]["a"]
-    members = [
-        x["s"]
-        for x in rows(
-            driver,
-            db,
-            "MATCH (:Playlist {id: $p})-[c:CONTAINS]->(s) RETURN s.id AS s ORDER BY c.pos",
-            p=world.playlist_id,
-        )
-    ]
+    seed, members = _session_seed_and_members(driver, db, world.playlist_id)
     for path, body in (
         ("/sessions/next", {"recent_song_ids": [seed]}),
         ("/playlists/continue", {"song_ids": members[:2]}),
@@ -551,21 +559,7 @@ def test_rules_on_next_song_and_continuation_fallbacks(
             g=world.genre,
         )
     }
-    seed = rows(
-        driver,
-        db,
-        "MATCH (a:Song)-[f:FOLLOWED_BY]->() WITH a, count(f) AS n WHERE n >= 3 "
-        "RETURN a.id AS a ORDER BY n DESC, a.id LIMIT 1",
-    )[0]["a"]
-    members = [
-        x["s"]
-        for x in rows(
-            driver,
-            db,
-            "MATCH (:Playlist {id: $p})-[c:CONTAINS]->(s) RETURN s.id AS s ORDER BY c.pos",
-            p=world.playlist_id,
-        )
-    ]
+    seed, members = _session_seed_and_members(driver, db, world.playlist_id)
     for path, body in (
         ("/sessions/next", {"recent_song_ids": [seed]}),
         ("/playlists/continue", {"song_ids": members[:2]}),

@@ -16,8 +16,8 @@ from _api_world import run_server, server_env
 
 from gnn.core._metrics import ndcg_at_k
 from gnn.graph._data import random_snapshot
-from gnn.users import EASE, prepare, train_model, write_back
-from gnn.users._diversity import CAPS, capped_recommend, choose_cap, cut, song_artists
+from gnn.users import EASE, cap_ranked, prepare, song_artists, train_model, write_back
+from gnn.users._diversity import CAPS, capped_recommend, choose_cap
 from graphdb import wipe_graph
 from spotify_engine.settings import Settings
 
@@ -26,11 +26,11 @@ def test_cut_keeps_score_order_and_skips_full_artists() -> None:
     artists = np.array([0, 0, 1, 0, -1, 2])
     ids = np.array([[0, 1, 2, 3, 4, 5], [3, 1, -1, -1, -1, -1]])
     scores = np.array([[6, 5, 4, 3, 2, 1], [2, 1, -np.inf, -np.inf, -np.inf, -np.inf]])
-    got, got_scores, short = cut(ids, scores.astype(np.float32), artists, 4, 1)
+    got, got_scores, short = cap_ranked(ids, scores.astype(np.float32), artists, 4, 1)
     assert got[0].tolist() == [0, 2, 4, 5]  # 1 and 3: artist 0 is full; 4 has no artist
     assert got_scores[0].tolist() == [6, 4, 2, 1]
     assert got[1].tolist() == [3, -1, -1, -1] and short.tolist() == [False, True]
-    assert cut(ids, scores.astype(np.float32), artists, 3, 2)[0][0].tolist() == [0, 1, 2]
+    assert cap_ranked(ids, scores.astype(np.float32), artists, 3, 2)[0][0].tolist() == [0, 1, 2]
 
 
 def test_capped_lists_equal_the_cut_of_the_whole_ranking() -> None:
@@ -44,7 +44,7 @@ def test_capped_lists_equal_the_cut_of_the_whole_ranking() -> None:
     whole = rec.recommend(users, snap.num_songs, observed)
     for cap in (1, 2, 3):
         ids, _ = capped_recommend(rec, users, 10, observed, cap)
-        expect, _, _ = cut(*whole, artists, 10, cap)
+        expect, _, _ = cap_ranked(*whole, artists, 10, cap)
         assert ids.tolist() == expect.tolist()
         for row in ids:
             counts = Counter(int(artists[i]) for i in row if i >= 0)

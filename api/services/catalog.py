@@ -10,7 +10,7 @@ from typing import Any
 from api.schemas import ListeningStats, Ref, SimilarSongs, Song, SongScore, UserProfile, WeightedRef
 from api.services.cache import TTLCache
 from api.services.graph import Graph
-from api.services.rules import Rules
+from api.services.rules import Rules, cap_per_artist
 from spotify_engine.errors import NotFound
 
 
@@ -131,21 +131,16 @@ async def scored(
     list is skipped, before the list is cut to ``k``."""
     pairs = list(pairs)
     meta = await allowed_songs(graph=graph, song_ids=[s for s, _ in pairs], rules=rules)
-    out: list[SongScore] = []
-    per_artist: dict[str, int] = {}
-    for sid, score in pairs:
-        if sid in meta and len(out) < k:
-            name, artist = meta[sid]
-            if max_per_artist is not None and artist is not None:
-                if per_artist.get(artist, 0) >= max_per_artist:
-                    continue
-                per_artist[artist] = per_artist.get(artist, 0) + 1
-            out.append(
-                SongScore(
-                    rank=len(out) + 1, song_id=sid, name=name, artist=artist, score=float(score)
-                )
-            )
-    return out
+    kept = cap_per_artist(
+        [(sid, score, *meta[sid]) for sid, score in pairs if sid in meta],
+        lambda x: x[3],
+        max_per_artist,
+        k,
+    )
+    return [
+        SongScore(rank=n + 1, song_id=sid, name=name, artist=artist, score=float(score))
+        for n, (sid, score, name, artist) in enumerate(kept)
+    ]
 
 
 async def similar_songs(
@@ -167,17 +162,7 @@ async def similar_songs(
     await require_songs(graph=graph, song_ids=[song_id])
     read_k = k if max_per_artist is None else max(10 * k, 100)
     rows = await graph.read("api/similar_songs", song_id=song_id, k=read_k, **rules.params())
-    if max_per_artist is not None:
-        seen: dict[Any, int] = {}
-        capped = []
-        for r in rows:
-            a = r["artist"]
-            if a is not None and seen.get(a, 0) >= max_per_artist:
-                continue
-            if a is not None:
-                seen[a] = seen.get(a, 0) + 1
-            capped.append(r)
-        rows = capped[:k]
+    rows = cap_per_artist(rows, lambda r: r["artist"], max_per_artist, k)
     out = SimilarSongs(
         song_id=song_id,
         run_id=rows[0]["run_id"] if rows else None,

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 import numpy as np
@@ -31,13 +30,12 @@ from api.services.catalog import known_songs, popular, require_songs, require_us
 from api.services.graph import Graph
 from api.services.models import LiveModel, ModelService
 from api.services.online import OnlineService
-from api.services.rules import Rules
+from api.services.rules import Rules, cap_per_artist
 from spotify_engine.errors import NotFound
 
 #: Candidates read when ``max_per_artist`` is set: the most a statement may return at once.
 _CAPPED_CANDIDATES = 1000
 
-T = TypeVar("T")
 
 _LABEL_TYPE = {
     "Song": "song",
@@ -46,25 +44,6 @@ _LABEL_TYPE = {
     "User": "user",
     "Playlist": "playlist",
 }
-
-
-def cap_per_artist(
-    items: Iterable[T], artist: Callable[[T], Hashable | None], max_per_artist: int | None, k: int
-) -> list[T]:
-    """The first ``k`` of ``items`` (best first) with at most ``max_per_artist`` per artist;
-    an item whose artist is unknown (None) is never capped."""
-    out: list[T] = []
-    seen: Counter[Hashable] = Counter()
-    for item in items:
-        if len(out) == k:
-            break
-        a = artist(item)
-        if max_per_artist is not None and a is not None:
-            if seen[a] >= max_per_artist:
-                continue
-            seen[a] += 1
-        out.append(item)
-    return out
 
 
 def _evidence(rows: list[dict[str, Any]]) -> list[Evidence]:
@@ -326,25 +305,18 @@ def _rank(live: LiveModel, batch: list[_RankRequest]) -> list[tuple[np.ndarray, 
         mask = np.stack([everything if m is None else m for m in masks])
     users = np.array([u for u, *_ in batch], dtype=np.int64)
     all_ids, all_scores = live.rec.recommend(users, max(kks), live.full, candidates_mask=mask)
+    from gnn.users import cap_ranked
+
     out = []
     for row, ((u, k, cap, m), kk) in enumerate(zip(batch, kks, strict=True)):
-        ids, scores = all_ids[row, :kk], all_scores[row, :kk]
-        while True:
-            keep = (ids >= 0) & np.isfinite(scores)
-            ids, scores = ids[keep], scores[keep]
-            if cap is None:
-                break
-            by: list[int | None] = [
-                a if a >= 0 else None for a in _song_artists(live)[ids].tolist()
-            ]
-            picked = cap_per_artist(range(len(by)), by.__getitem__, cap, k)
-            if len(picked) == k or kk >= n_songs:
-                ids, scores = ids[picked], scores[picked]
-                break
-            kk = n_songs
-            got = live.rec.recommend(np.array([u]), kk, live.full, candidates_mask=m)
-            ids, scores = got[0][0], got[1][0]
-        out.append((ids, scores))
+        ids, scores = all_ids[row : row + 1, :kk], all_scores[row : row + 1, :kk]
+        if cap is not None:
+            ids, scores, short = cap_ranked(ids, scores, _song_artists(live), k, cap)
+            if short[0] and kk < n_songs:  # the cap left fewer than k: rank everything
+                got = live.rec.recommend(np.array([u]), n_songs, live.full, candidates_mask=m)
+                ids, scores, _ = cap_ranked(*got, _song_artists(live), k, cap)
+        keep = (ids[0] >= 0) & np.isfinite(scores[0])
+        out.append((ids[0][keep], scores[0][keep]))
     return out
 
 
@@ -549,9 +521,9 @@ def _song_artists(live: LiveModel) -> np.ndarray:
     """The artist index of each snapshot song (-1: none), cached on the live model."""
     cached = getattr(live, "_song_artists", None)
     if cached is None:
-        snap = live.snap
-        cached = np.full(snap.num_songs, -1, dtype=np.int64)
-        cached[np.asarray(snap.song_artist[0])] = np.asarray(snap.song_artist[1])
+        from gnn.users import song_artists
+
+        cached = song_artists(live.snap)
         live._song_artists = cached  # type: ignore[attr-defined]
     return cached
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,25 @@ class Rules:
         for a in index.artists(self.exclude_artists):
             mask[index.artist_songs(a)] = False
         return mask
+
+
+def cap_per_artist(
+    items: Iterable[T], artist: Callable[[T], Hashable | None], max_per_artist: int | None, k: int
+) -> list[T]:
+    """The first ``k`` of ``items`` (best first) with at most ``max_per_artist`` per artist;
+    an item whose artist is unknown (None) is never capped."""
+    out: list[T] = []
+    seen: Counter[Hashable] = Counter()
+    for item in items:
+        if len(out) == k:
+            break
+        a = artist(item)
+        if max_per_artist is not None and a is not None:
+            if seen[a] >= max_per_artist:
+                continue
+            seen[a] += 1
+        out.append(item)
+    return out
 
 
 class _RuleIndex:

@@ -13,7 +13,6 @@ until ``k`` pass (or it has no more).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -24,7 +23,7 @@ from api.services.cache import TTLCache
 from api.services.catalog import known_songs, popular, require_user, scored
 from api.services.graph import Graph
 from api.services.models import ModelService
-from api.services.rules import Rules
+from api.services.rules import Rules, cap_per_artist
 from spotify_engine.errors import NotFound
 
 FALLBACK_NEXT = "graph-transitions"
@@ -58,16 +57,10 @@ async def _top_up(
     want = k - len(items) if max_per_artist is None else POPULAR_CANDIDATES
     extra = await popular(graph=graph, cache=cache, k=want, rules=rules, exclude=seen)
     floor = min([0.0, *(i.score for i in items)])
-    per_artist = Counter(i.artist for i in items if i.artist is not None)
-    for s in extra:
-        if len(items) >= k:
-            break
-        if max_per_artist is not None and s.artist is not None:
-            if per_artist[s.artist] >= max_per_artist:
-                continue
-            per_artist[s.artist] += 1
-        items.append(s.model_copy(update={"rank": len(items) + 1, "score": floor - s.rank}))
-    return items
+    more = [s.model_copy(update={"score": floor - s.rank}) for s in extra]
+    # the items already there obey the cap, so they all stay, ahead of the popular ones
+    out = cap_per_artist([*items, *more], lambda s: s.artist, max_per_artist, k)
+    return [s.model_copy(update={"rank": n + 1}) for n, s in enumerate(out)]
 
 
 async def _usable(*, graph: Graph, song_ids: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -1,6 +1,7 @@
 """gnn.users: recommendations for a user: baselines, graph models, training, pipeline, write-back rows."""
 
 from gnn.users._baselines import ALS, EASE, ItemKNN, Oracle, Popularity, RP3beta
+from gnn.users._diversity import cap_ranked, song_artists
 from gnn.users._explained import (
     Explained,
     GenreListening,
@@ -72,6 +73,7 @@ __all__ = [
     "USER_TASK_EDGE_TYPES",
     "UserSelection",
     "WriteBackResult",
+    "cap_ranked",
     "compare_models",
     "display_names",
     "explainable",
@@ -88,6 +90,7 @@ __all__ = [
     "run_max_per_artist",
     "seed_everything",
     "similar_songs",
+    "song_artists",
     "train_and_select",
     "train_and_write_back",
     "train_model",

@@ -33,7 +33,7 @@ def song_artists(snap: GraphSnapshot) -> np.ndarray:
     return out
 
 
-def cut(
+def cap_ranked(
     ids: np.ndarray, scores: np.ndarray, artists: np.ndarray, k: int, cap: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first ``k`` of each ranked row with at most ``cap`` songs per artist.
@@ -77,9 +77,9 @@ def capped_recommend(
     n_songs = observed.num_songs
     artists = song_artists(observed.snapshot)
     kk = min(max(10 * k, 100), n_songs)
-    ids, scores, short = cut(*rec.recommend(users, kk, observed), artists, k, cap)
+    ids, scores, short = cap_ranked(*rec.recommend(users, kk, observed), artists, k, cap)
     if short.any() and kk < n_songs:
-        again, again_scores, _ = cut(
+        again, again_scores, _ = cap_ranked(
             *rec.recommend(users[short], n_songs, observed), artists, k, cap
         )
         ids[short], scores[short] = again, again_scores
