@@ -148,6 +148,8 @@ def select_and_publish(
             )
         )
         console.print(winner_line(sel.selection, "user"))
+        for reason in sel.skipped.values():
+            console.print(reason, highlight=False)
         console.print(cap_line(sel.best.fit_info))
     wb = None
     if driver is not None:
