@@ -268,6 +268,7 @@ EXPORTS: dict[str, list[str]] = {
         "SessionExperiment",
         "SessionGNN",
         "SessionHybrid",
+        "SessionMixture",
         "SessionModel",
         "SessionPopularity",
         "SessionSplit",
