@@ -1,11 +1,14 @@
 """Issue 14 item 1, the graph model, over real HTTP against the real Neo4j: with EnhancedGAT
 active, a user with plays the run has not seen (a known user who posted more, or one the
-events endpoint just created) is scored from the current graph: the observed graph rebuilt
-with their current plays and every representation recomputed with the trained weights
-(``fold_in``), with gradient x attention evidence that names only their real plays."""
+events endpoint just created) is scored from the current graph: their representation
+recomputed from their current edges through the trained weights, over the cached states of
+the rest of the graph (``fold_in``, ``gnn.users.UserEncoder``), a new user's ID embedding
+fitted to their plays, with gradient x attention evidence that names only their real plays
+(no SPOTIFY_ENGINE_API_LIVE_EXPLAIN needed: it is the user's own ego network)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +43,6 @@ def client(
         neo4j_settings,
         SPOTIFY_ENGINE_RUNS_DIR=str(world.runs_root),
         SPOTIFY_ENGINE_API_KEY=KEY,
-        SPOTIFY_ENGINE_API_LIVE_EXPLAIN="true",
         SPOTIFY_ENGINE_API_CACHE_TTL_S="0",
     )
     log: Path = tmp_path_factory.mktemp("fold-gnn-log") / "server.log"
@@ -120,6 +122,56 @@ def test_a_new_user_is_scored_from_their_plays_by_the_graph_model(
     assert [i["song_id"] for i in again["items"]] != ids
 
 
+def _artists(driver: neo4j.Driver, db: str) -> dict[str, str]:
+    records = driver.execute_query(
+        "MATCH (s:Song)-[:BY]->(a:Artist) RETURN s.id AS s, a.id AS a", database_=db
+    ).records
+    return {r["s"]: r["a"] for r in records}
+
+
+def test_a_one_artist_listener_gets_that_artists_other_songs_from_the_graph_model(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """The issue's test, on the GNN run: post plays of 4 songs of one artist for a new user;
+    their top 10 then contains that artist's other songs. Every artist with at least 8 songs
+    (13 in this world) is tried; the test world's model is a 3-epoch sketch, so the bar is
+    80% of the listeners (the fitted ID embedding reaches 12 of 13; the mean ID row it
+    replaces, 8 of 13; ``benchmarks/foldin.py`` measures the demo's run). The rules and
+    ``max_per_artist`` apply on this path before the cut."""
+    artists = _artists(driver, neo4j_settings.neo4j_database)
+    hits: list[int] = []
+    for n, (artist, count) in enumerate(Counter(artists.values()).most_common()):
+        if count < 8:
+            continue
+        songs = sorted(s for s, a in artists.items() if a == artist)
+        user = f"U_FOLD_GNN_ARTIST{n}"
+        _post(client, user, songs[:4], f"fold-gnn-artist-{n}")
+        body = client.get(
+            f"/users/{user}/recommendations", params={"k": 10, "max_per_artist": 0}
+        ).json()
+        assert body["source"] == "fold_in" and body["model"] == "enhanced_gat"
+        ids = [i["song_id"] for i in body["items"]]
+        assert len(ids) == 10 and not set(ids) & set(songs[:4])
+        hits.append(len(set(ids) & set(songs[4:])))
+        # Evidence without live explanations: the user's own plays and genre shares.
+        assert body["explained"] is True and any(i["evidence"] for i in body["items"])
+        for item in body["items"]:
+            for e in item["evidence"]:
+                assert e["kind"] in ("played", "genre_affinity")
+                if e["kind"] == "played":
+                    assert e["id"] in songs[:4]
+    assert len(hits) >= 10
+    assert np.mean(np.array(hits) > 0) >= 0.8, hits
+    # Rules and the cap on the graph model's fold-in path.
+    ruled = client.get(
+        f"/users/{user}/recommendations",
+        params={"k": 10, "exclude_artists": artist, "max_per_artist": 1},
+    ).json()
+    assert ruled["source"] == "fold_in" and len(ruled["items"]) == 10
+    shown = [artists.get(i["song_id"]) for i in ruled["items"]]
+    assert artist not in shown and len(set(shown)) == 10
+
+
 def test_a_known_user_with_new_plays_is_folded_in_with_their_current_graph(
     client: httpx.Client, world: World, trained, driver: neo4j.Driver, neo4j_settings: Settings
 ) -> None:
@@ -140,8 +192,9 @@ def test_a_known_user_with_new_plays_is_folded_in_with_their_current_graph(
 
 
 def test_fold_in_with_unchanged_plays_reproduces_the_trained_scores(trained) -> None:
-    """The rebuilt graph is the training graph when the plays are those of the snapshot: the
-    fold-in path and the live path give the same list and scores (skips included)."""
+    """The ego encoding is exact for a user whose plays did not change: the fold-in path, the
+    full recompute (``recompute="full"``) and the live path give the same list and scores
+    (skips included)."""
     from gnn.users import fold_in, prepare
 
     rec, snap = trained
@@ -159,3 +212,12 @@ def test_fold_in_with_unchanged_plays_reproduces_the_trained_scores(trained) -> 
         want_ids, want_scores = rec.recommend(np.array([u]), 10, full)
         assert [r.song_id for r in got.rows] == [str(snap.song_ids[i]) for i in want_ids[0]]
         assert [r.score for r in got.rows] == pytest.approx(want_scores[0].tolist(), abs=1e-5)
+        rebuilt = fold_in(
+            rec, snap, str(snap.user_ids[u]), dict(zip(ids.tolist(), counts.tolist(), strict=True)),
+            10, skips=dict(zip(skipped[0].tolist(), skipped[1].tolist(), strict=True)),
+            explain=False, recompute="full",
+        )  # fmt: skip
+        assert [r.song_id for r in rebuilt.rows] == [r.song_id for r in got.rows]
+        assert [r.score for r in rebuilt.rows] == pytest.approx(
+            [r.score for r in got.rows], abs=1e-5
+        )

@@ -56,7 +56,7 @@ class LiveModel:
 
 
 def build_live(run: Any) -> LiveModel:
-    from gnn.users import load_trained, run_max_per_artist
+    from gnn.users import foldable, load_trained, prepare_fold_in, run_max_per_artist
 
     rec, snap = load_trained(run)
     from gnn.users import prepare
@@ -64,12 +64,15 @@ def build_live(run: Any) -> LiveModel:
     exp = prepare(
         snap, test_frac=run.config.get("test_frac", 0.2), val_frac=run.config.get("val_frac", 0.1)
     )
+    full = exp.full()
+    if foldable(rec):
+        prepare_fold_in(rec, full)  # a graph run's cached states, so no request pays for them
     return LiveModel(
         run_id=run.run_id,
         name=rec.name,
         rec=rec,
         snap=snap,
-        full=exp.full(),
+        full=full,
         user_index={str(u): i for i, u in enumerate(snap.user_ids)},
         song_index={str(s): i for i, s in enumerate(snap.song_ids)},
         sessions=_sessions_per_user(snap),

@@ -212,7 +212,7 @@ async def _recommend(
         if trained is None or row["sessions"] > trained:  # plays the run has not seen
             folded = await _fold_in(
                 graph=graph, live=live, user_id=user_id, k=k, rules=rules, explain=explain,
-                max_per_artist=max_per_artist, live_explain=models.live_explain,
+                max_per_artist=max_per_artist,
             )  # fmt: skip
             if folded is not None:
                 return folded
@@ -436,17 +436,15 @@ async def _fold_in(
     rules: Rules,
     explain: bool,
     max_per_artist: int | None,
-    live_explain: bool = False,
 ) -> Recommendations | None:
     """The active run's list from the user's current plays (``fold_in``); None when none of
-    their songs is known to it (the usual paths answer). A linear run's evidence is exact
-    and always there; a graph run's (gradient x attention, a backward pass over the graph)
-    only with SPOTIFY_ENGINE_API_LIVE_EXPLAIN, as on the live path."""
+    their songs is known to it (the usual paths answer). A linear run's evidence is exact; a
+    graph run's is the gradient x attention of the user's own edges (played songs, genre
+    shares) on their ego network, milliseconds either way."""
     current = await graph.read("api/user_plays", user_id=user_id)
     plays = {r["song_id"]: int(r["plays"]) for r in current}
     skips = {r["song_id"]: int(r["skips"]) for r in current if r["skips"]}
-    graph_run = getattr(live.rec, "model", None) is not None  # EnhancedGAT; linear runs have none
-    evidence = explain and (live_explain or not graph_run)
+    evidence = explain
     out = await anyio.to_thread.run_sync(
         _fold_in_rows, live, user_id, plays, skips, k, rules, max_per_artist, evidence
     )
@@ -493,28 +491,15 @@ def _fold_in_rows(
 ) -> tuple[list[Any], list[str]] | None:
     from gnn.users import fold_in
 
-    n_songs = live.snap.num_songs
-    kk = min(k if max_per_artist is None else max(10 * k, 100), n_songs)
     with live.lock:
-        mask = rules.song_mask(live.snap)
-        while True:
-            got = fold_in(
-                live.rec, live.snap, user_id, plays, kk, song_index=live.song_index,
-                candidates_mask=mask, explain=explain, skips=skips,
-            )  # fmt: skip
-            if not got.rows and len(got.ignored) == len(plays):
-                return None
-            if max_per_artist is None:
-                return got.rows, got.ignored
-            index = live.song_index
-            artists = _song_artists(live)
-            by: list[int | None] = [
-                a if a >= 0 else None for a in (int(artists[index[r.song_id]]) for r in got.rows)
-            ]
-            picked = cap_per_artist(range(len(by)), by.__getitem__, max_per_artist, k)
-            if len(picked) == k or kk >= n_songs:
-                return [got.rows[i] for i in picked], got.ignored
-            kk = n_songs
+        got = fold_in(
+            live.rec, live.snap, user_id, plays, k, song_index=live.song_index,
+            candidates_mask=rules.song_mask(live.snap), explain=explain, skips=skips,
+            observed=live.full, max_per_artist=max_per_artist,
+        )  # fmt: skip
+    if not got.rows and len(got.ignored) == len(plays):
+        return None
+    return got.rows, got.ignored
 
 
 def _song_artists(live: LiveModel) -> np.ndarray:

@@ -123,6 +123,23 @@ def genre_multi_hot(snap: GraphSnapshot) -> tuple[np.ndarray, np.ndarray]:
     return song_g, art_g
 
 
+def user_play_stats(matrix: sp.csr_matrix, snap: GraphSnapshot, mask: np.ndarray) -> np.ndarray:
+    """The user features that count plays, before standardisation: log plays, log distinct
+    songs, skip rate (``matrix``: the masked play counts; shared with fold-in, which computes
+    them for one user's current plays).
+
+    Shapes:
+        -> float64 [num_users, 3]
+    """
+    user_plays = np.asarray(matrix.sum(axis=1)).ravel()
+    user_distinct = np.diff(matrix.indptr).astype(np.float32)
+    skips = np.bincount(
+        snap.play_user[mask], weights=snap.play_skipped[mask], minlength=matrix.shape[0]
+    )
+    skip_rate = skips / np.maximum(user_plays, 1)
+    return np.stack([np.log1p(user_plays), np.log1p(user_distinct), skip_rate], axis=1)
+
+
 def _standardise(x: np.ndarray) -> np.ndarray:
     mu = x.mean(axis=0, keepdims=True)
     sd = x.std(axis=0, keepdims=True)
@@ -149,10 +166,7 @@ def build_train_data(snap: GraphSnapshot, mask: np.ndarray) -> TrainData:
     song_g, art_g = genre_multi_hot(snap)
     U, S, A, G = snap.num_users, snap.num_songs, snap.num_artists, snap.num_genres
 
-    user_plays = np.asarray(matrix.sum(axis=1)).ravel()
-    user_distinct = np.diff(matrix.indptr).astype(np.float32)
-    skips = np.bincount(snap.play_user[mask], weights=snap.play_skipped[mask], minlength=U)
-    skip_rate = skips / np.maximum(user_plays, 1)
+    user_stats = user_play_stats(matrix, snap, mask)
     user_genre = matrix @ song_g
     norm = user_genre.sum(axis=1, keepdims=True)
     user_genre = np.divide(user_genre, norm, out=np.zeros_like(user_genre), where=norm > 0)
@@ -167,9 +181,7 @@ def build_train_data(snap: GraphSnapshot, mask: np.ndarray) -> TrainData:
     data["user"].x = torch.from_numpy(
         np.hstack(
             [
-                _standardise(
-                    np.stack([np.log1p(user_plays), np.log1p(user_distinct), skip_rate], axis=1)
-                ),
+                _standardise(user_stats),
                 user_genre.astype(np.float32),
             ]
         )

@@ -16,7 +16,8 @@ from gnn.users._explained import (
     user_attention,
     writeback_rows,
 )
-from gnn.users._foldin import FoldIn, fold_in, foldable
+from gnn.users._foldin import FoldIn, fold_in, foldable, prepare_fold_in
+from gnn.users._inductive import UserEdges, UserEncoder, user_encoder
 from gnn.users._models import BasicGAT, EnhancedGAT, LightGCNModel, RecModel
 from gnn.users._pipeline import (
     MODELS,
@@ -73,6 +74,8 @@ __all__ = [
     "SimpleTrainer",
     "TrainResult",
     "USER_TASK_EDGE_TYPES",
+    "UserEdges",
+    "UserEncoder",
     "UserSelection",
     "WriteBackResult",
     "cap_ranked",
@@ -89,6 +92,7 @@ __all__ = [
     "make_recommender",
     "oracle_from_truth",
     "prepare",
+    "prepare_fold_in",
     "recommend_and_explain",
     "run_max_per_artist",
     "seed_everything",
@@ -99,6 +103,7 @@ __all__ = [
     "train_data_parallel",
     "train_model",
     "user_attention",
+    "user_encoder",
     "write_back",
     "writeback_rows",
 ]

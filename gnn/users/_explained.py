@@ -130,9 +130,9 @@ class _Facts:
         self.played = m.tocsr()
         self.played_t = m.T.tocsr()
         self.listening = genre_listening(snap)
-        self.song_artist = set(zip(*snap.song_artist.tolist(), strict=True))
-        self.song_genre = set(zip(*snap.song_genre.tolist(), strict=True))
-        self.playlist_song = set(zip(*snap.playlist_song.tolist(), strict=True))
+        self.song_artist = _pairs(snap.song_artist)
+        self.song_genre = _pairs(snap.song_genre)
+        self.playlist_song = _pairs(snap.playlist_song)
         self._common: tuple[int, np.ndarray] | None = None
 
     def listened(self, user: int, song: int) -> bool:
@@ -165,6 +165,22 @@ class _Facts:
         if a.kind == "playlist":
             return (a.node, song) in self.playlist_song, None, None
         return False, None, None
+
+
+_pairs_cache: dict[int, tuple[weakref.ref[np.ndarray], frozenset[tuple[int, int]]]] = {}
+
+
+def _pairs(edges: np.ndarray) -> frozenset[tuple[int, int]]:
+    """The (source, target) pairs of a [2, E] edge array, kept per array: a fold-in's one-user
+    snapshot shares its static edges with the run's snapshot, so each request reuses them."""
+    hit = _pairs_cache.get(id(edges))
+    if hit is not None and hit[0]() is edges:
+        return hit[1]
+    pairs = frozenset(zip(*edges.tolist(), strict=True))
+    for key in [k for k, (ref, _) in _pairs_cache.items() if ref() is None]:
+        del _pairs_cache[key]
+    _pairs_cache[id(edges)] = (weakref.ref(edges), pairs)
+    return pairs
 
 
 _facts_cache: tuple[weakref.ref[GraphSnapshot], _Facts] | None = None
