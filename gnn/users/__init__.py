@@ -45,6 +45,7 @@ from gnn.users._recommenders import (
     GNNConfig,
     LightGCNRecommender,
 )
+from gnn.users._remote import Neo4jSampledTrainer
 from gnn.users._train import AdvancedTrainer, SimpleTrainer, seed_everything
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "LightGCNModel",
     "LightGCNRecommender",
     "MODELS",
+    "Neo4jSampledTrainer",
     "Oracle",
     "Popularity",
     "Published",
