@@ -619,14 +619,15 @@ class _Sampler:
 
 
 @contextlib.contextmanager
-def _locked(path: Path | None) -> Iterator[float]:
-    """The exclusive lock of ``path`` (when given) for one stage; yields the seconds waited."""
+def _locked(path: Path | None, shared: bool = False) -> Iterator[float]:
+    """The lock of ``path`` (when given; exclusive unless ``shared``) for one stage; yields the
+    seconds waited."""
     if path is None:
         yield 0.0
         return
     t0 = time.perf_counter()
     with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield time.perf_counter() - t0
         finally:
@@ -645,8 +646,9 @@ def run_stage(size: str, stage: str, args: argparse.Namespace) -> dict[str, Any]
         cmd += ["--online-max-plays", str(args.online_max_plays)]
     if args.models:
         cmd += ["--models", args.models]
-    with _locked(args.lock) as waited:
+    with _locked(args.lock, args.shared_lock) as waited:
         print(f"[{size}] {stage} ...", flush=True)
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=REPO)
         with _Sampler(proc.pid, _server_pid()) as sampler:
@@ -659,6 +661,8 @@ def run_stage(size: str, stage: str, args: argparse.Namespace) -> dict[str, Any]
         "peak_rss_tree_mib": round(sampler.tree_peak / 2**20, 1),
         "neo4j_peak_rss_mib": round(sampler.server_peak / 2**20, 1) if sampler.server else None,
         "lock_wait_seconds": round(waited, 1),
+        "lock": None if args.lock is None else ("shared" if args.shared_lock else "exclusive"),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "exit_code": proc.returncode,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -711,6 +715,11 @@ def main() -> int:
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--work", type=Path, default=WORK)
     ap.add_argument("--lock", type=Path, default=None, help="flock this file around each stage")
+    ap.add_argument(
+        "--shared-lock",
+        action="store_true",
+        help="take --lock shared (others may run beside: timings are then upper bounds)",
+    )
     ap.add_argument("--online-max-plays", type=int, default=None)
     ap.add_argument("--models", default="", help="train only these candidates (comma-separated)")
     ap.add_argument("--clients", type=int, default=32)
