@@ -275,7 +275,7 @@ def main() -> int:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for k, v in result["seconds"].items():
-        table.add_row(f"seconds: {k}", f"{v:.2f}")
+        table.add_row(f"seconds: {k}", "-" if v is None else f"{v:.2f}")
     table.add_row("rows written / s", f"{result['rates']['rows_per_s']:,}")
     if plays:
         table.add_row("plays / s (plays phase)", f"{result['rates']['plays_per_s']:,}")

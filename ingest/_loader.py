@@ -1,27 +1,46 @@
 """Load a folder of normalised Parquet tables into Neo4j: batched, idempotent, incremental.
 
 Entities (users, genres, artists, albums, songs, genre memberships, playlists) are MERGEd:
-loading them again changes nothing. Plays are loaded as whole sessions, exactly once: each
-chunk of sessions is written in one managed transaction that first asks which of its sessions
-already exist, then creates only the new ones with their ``PLAYED`` relationships and adds
-their aggregates to ``LISTENED`` and ``FOLLOWED_BY``. A failed run leaves every chunk either
-fully applied or not at all, so it can simply be run again; new plays for existing users add
-to the aggregates once. Sessions are immutable units: a later file that extends an already
-loaded session under the same id does not change it (documented in docs/graph-model.md).
-Speed (``benchmarks/ingest.py``): users and songs are resolved to internal node ids once per
-load, so the write statements match nodes by id instead of seeking an index per row; rows
-travel as columns (parallel lists), which Bolt decodes faster than one map per row; the next
-chunk's rows are built in a second thread while the server writes the current one; and an
-aggregate that cannot exist yet is CREATEd instead of MERGEd, which skips the relationship
-scan MERGE needs: a pair is new when its user (song) had no ``LISTENED`` (outgoing
-``FOLLOWED_BY``) when the run first met it and the run has not created the pair since.
+loading them again changes nothing. Plays are loaded as whole sessions, exactly once, in
+chunks of whole sessions, each written by two managed transactions:
 
-Several loaders at once (CLI ingests, API workers taking play events) stay exact: every loader
-transaction first locks the one ``IngestLock`` node (``ingest/take_lock``), so loader writes are
-serialised and each reads the aggregates the previous one committed. The lock also counts the
-transactions that wrote plays; a run that finds the count moved since its own last write knows
-another loader wrote in between and forgets what it knew about fresh users and songs, so the
-CREATE fast path is only taken on facts checked under the lock.
+1. *sessions* (no lock): which of the chunk's sessions already exist; create the others with
+   their ``HAD`` and ``PLAYED`` relationships, and one ``IngestPending`` marker listing them.
+2. *aggregates* (under the lock, below): delete the marker and add the sessions' sums to
+   ``LISTENED`` and ``FOLLOWED_BY``. When the marker is gone, another loader has added them
+   already (3.) and this transaction adds nothing.
+3. A marker that outlives its loader (stopped between a chunk's two transactions: ``kill -9``,
+   a lost connection) is applied at the start of the next plays run, under the lock, from a
+   recount of its sessions' ``PLAYED`` (``ingest/apply_pending``); ``data validate`` names
+   such sessions meanwhile.
+
+Chunk i's sessions are written (second thread and driver session) while chunk i-1's aggregates
+are (this thread), so the two commits overlap on the server: one transaction at a time keeps a
+load on one core. A run of one chunk (a play event) writes both steps in one transaction,
+without a marker. A failed run can simply be run again; new plays for existing users add to
+the aggregates once. Sessions are immutable units: a later file that extends an already loaded
+session under the same id does not change it (documented in docs/graph-model.md).
+
+What guards what, with any number of loaders (CLI ingests, API workers taking play events):
+- ``Session.id`` is unique (schema): a session is created once. The sessions transaction reads
+  which sessions exist without a lock, so two loaders may both create one; the constraint then
+  fails one of the two transactions whole, and it runs again without that session
+  (``_race_retried``; ``LoadResult.session_races`` counts these).
+- The ``IngestLock`` node (``ingest/take_lock``), locked first in every aggregates transaction
+  and every entity write, serialises the read-modify-write of the aggregates (two
+  ``l.plays = l.plays + $n`` at once can lose one; two fast-path CREATEs would make two
+  edges) and makes taking a marker exactly-once. Its ``aggregates`` count moves with every
+  transaction that wrote aggregates.
+- The CREATE fast path: an aggregate that cannot exist yet is CREATEd instead of MERGEd, which
+  skips the relationship scan MERGE needs. A pair is new when its user (song) had no
+  ``LISTENED`` (outgoing ``FOLLOWED_BY``) when the run first met it and the run has not created
+  the pair since. Those facts are read and learned only under the lock, and a run that finds
+  the lock's count moved since its own last aggregates transaction forgets them all.
+
+Speed otherwise (``benchmarks/ingest.py``): users and songs are resolved to internal node ids
+once per load, so the write statements match nodes by id instead of seeking an index per row;
+rows travel as columns (parallel lists), which Bolt decodes faster than one map per row; and
+the next chunk's rows are built in a third thread while the server writes.
 
 The whole folder is also recorded as an ``IngestBatch`` (id = content hash of its tables):
 re-running the same batch is answered from that record without touching the data.
@@ -29,12 +48,14 @@ re-running the same batch is answered from that record without touching the data
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +86,10 @@ class LoadResult:
     sessions_existing: int = 0
     relationships: int = 0
     relationships_created: int = 0
+    #: Sessions an interrupted load had left without aggregates, completed by this one.
+    sessions_recovered: int = 0
+    #: Chunks written again because another loader created one of their sessions first.
+    session_races: int = 0
 
     @property
     def relationships_updated(self) -> int:
@@ -134,6 +159,8 @@ def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
 _ID_BATCH = 50_000
 #: Pairs remembered per aggregate type before the run falls back to MERGE for everything.
 _TRACK_LIMIT = 20_000_000
+#: Times a chunk runs again after another loader created one of its sessions first.
+_SESSION_RACES = 10
 
 
 def _pair(a: int, b: int) -> int:
@@ -448,105 +475,90 @@ class Loader:
         )
 
     def _plays(self, plays: pd.DataFrame, result: LoadResult) -> None:
-        reg = self.reg
-        q_find = reg.text("ingest/find_sessions")
-        q_sessions = reg.text("ingest/create_sessions")
-        q_listened = reg.text("ingest/add_listened")
-        q_trans = reg.text("ingest/add_transitions")
-        q_fresh = reg.text("ingest/find_fresh")
-        q_new_listened = reg.text("ingest/create_listened")
-        q_new_trans = reg.text("ingest/create_transitions")
-        q_lock = reg.text("ingest/take_lock")
         total = len(plays)
-        done = 0
         t0 = time.perf_counter()
         plays = self._node_ids(plays)
-        # What this run knows about the aggregates, updated after each commit: whether a
-        # user (song) had no LISTENED (outgoing FOLLOWED_BY) when the run first met it, and
-        # which pairs of such nodes the run has created since. A pair of a fresh node that
-        # the run has not created yet cannot exist while no other loader wrote in between
-        # (checked under the lock), so it is CREATEd; every other pair is MERGEd.
-        run = _RunState()
+        self._apply_pending(result)
+        chunks = list(self._session_chunks(plays))
+        writer = _PlaysWriter(self.reg, result)
+        done = 0
 
-        def prepare(chunk: pd.DataFrame | None) -> tuple[Any, ...] | None:
-            if chunk is None:
-                return None
-            return (chunk, self._session_rows(chunk), *self._aggregates(chunk))
+        def finished(rows: int) -> None:
+            nonlocal done
+            done += rows
+            self.progress("plays", done, total)
 
-        @neo4j.unit_of_work(metadata={"query": "ingest/create_sessions"})
-        def work(tx: neo4j.ManagedTransaction, prepared: tuple[Any, ...]) -> tuple[Any, ...]:
-            chunk, sessions, listened, transitions = prepared
-            # The lock first: from here on no other loader writes until this one commits.
-            before = tx.run(q_lock, aggregates=True).single(strict=True)["aggregates"] - 1
-            if run.version is not None and before != run.version:
-                run.forget()  # another loader wrote plays since this run's last commit
-            version = before + 1
-            ids = chunk["session_id"].unique().tolist()
-            existing = set(tx.run(q_find, ids=ids).single(strict=True)["existing"])
-            if existing:
-                chunk = chunk[~chunk["session_id"].isin(existing)]
-                if chunk.empty:
-                    return 0, len(existing), 0, 0, None, version
-                _, sessions, listened, transitions = prepare(chunk)
-            new_users = sorted(set(listened["user"].tolist()) - run.users.keys())
-            new_songs = sorted(set(transitions["a"].tolist()) - run.songs.keys())
-            fresh_u: set[int] = set()
-            fresh_s: set[int] = set()
-            if new_users or new_songs:
-                fresh = tx.run(q_fresh, users=new_users, songs=new_songs).single(strict=True)
-                fresh_u, fresh_s = set(fresh["users"]), set(fresh["songs"])
-            created = tx.run(q_sessions, **sessions).consume().counters.relationships_created
-            made: dict[str, list[int]] = {}
-            for kind, cols, q_create, q_merge, (k1, k2), fresh_now, known, pairs in (
-                ("listened", listened, q_new_listened, q_listened, ("user", "song"), fresh_u,
-                 run.users, run.listened),
-                ("transitions", transitions, q_new_trans, q_trans, ("a", "b"), fresh_s,
-                 run.songs, run.transitions),
-            ):  # fmt: skip
-                keys = [
-                    _pair(a, b) for a, b in zip(cols[k1].tolist(), cols[k2].tolist(), strict=True)
-                ]
-                new = np.fromiter(
-                    (
-                        known.get(node, node in fresh_now) and key not in pairs
-                        for node, key in zip(cols[k1].tolist(), keys, strict=True)
-                    ),
-                    dtype=bool,
-                    count=len(keys),
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(graph_errors())
+            session = stack.enter_context(self.driver.session(database=self.database))
+            # The rows of the next chunk are built in a second thread while the server
+            # writes the current one (the driver releases the GIL while it waits).
+            rows_pool = stack.enter_context(
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-rows")
+            )
+            ahead = [rows_pool.submit(_prepare, c) for c in chunks[:1]]
+            if len(chunks) == 1:
+                # one chunk (a play event): sessions and aggregates in one transaction
+                writer.whole(session, ahead[0].result())
+                finished(len(chunks[0]))
+            else:
+                # Several: chunk i's sessions are written (second driver session, third
+                # thread) while chunk i-1's aggregates are, under the lock (this thread).
+                s_session = stack.enter_context(self.driver.session(database=self.database))
+                s_pool = stack.enter_context(
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-sessions")
                 )
-                made[kind] = [k for k, n in zip(keys, new.tolist(), strict=True) if n]
-                for q, mask in ((q_create, new), (q_merge, ~new)):
-                    if mask.any():
-                        part = {k: v[mask].tolist() for k, v in cols.items()}
-                        created += tx.run(q, **part).consume().counters.relationships_created
-            rels = len(sessions["id"]) + len(chunk) + len(listened["user"]) + len(transitions["a"])
-            seen = ({u: u in fresh_u for u in new_users}, {s: s in fresh_s for s in new_songs})
-            return len(sessions["id"]), len(existing), rels, created, (seen, made), version
-
-        # The rows of the next chunk are built in a second thread while the server writes
-        # the current one (the driver releases the GIL while it waits for the server).
-        chunks = self._session_chunks(plays)
-        with (
-            graph_errors(),
-            self.driver.session(database=self.database) as session,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-rows") as pool,
-        ):
-            ahead = pool.submit(prepare, next(chunks, None))
-            while (prepared := ahead.result()) is not None:
-                ahead = pool.submit(prepare, next(chunks, None))
-                chunk = prepared[0]
-                new, old, rels, created, learned, version = session.execute_write(work, prepared)
-                run.version = version
-                if learned is not None:  # committed: remember what this chunk established
-                    run.learn(*learned)
-                result.sessions_new += new
-                result.sessions_existing += old
-                result.relationships += rels
-                result.relationships_created += created
-                done += len(chunk)
-                self.progress("plays", done, total)
+                waiting: Future[_Written] | None = None
+                for i in range(len(chunks)):
+                    prepared = ahead.pop().result()
+                    if i + 1 < len(chunks):
+                        ahead.append(rows_pool.submit(_prepare, chunks[i + 1]))
+                    written = s_pool.submit(writer.sessions, s_session, prepared)
+                    if waiting is not None:
+                        finished(writer.aggregates(session, waiting.result()))
+                    waiting = written
+                if waiting is not None:
+                    finished(writer.aggregates(session, waiting.result()))
         result.rows["plays"] = total
         result.seconds["plays"] = time.perf_counter() - t0
+
+    def _apply_pending(self, result: LoadResult) -> None:
+        """Add the aggregates of sessions whose loader stopped between a chunk's two
+        transactions (``ingest/create_pending``), recounted from the graph, each under the
+        lock; a marker its own loader takes first is skipped there."""
+        q_find = self.reg.query("ingest/find_pending")
+        q_lock = self.reg.text("ingest/take_lock")
+        q_apply = self.reg.text("ingest/apply_pending")
+
+        @neo4j.unit_of_work(metadata={"query": "ingest/apply_pending"})
+        def apply(tx: neo4j.ManagedTransaction, marker: str) -> tuple[int, int, int]:
+            tx.run(q_lock, aggregates=True).consume()
+            res = tx.run(q_apply, id=marker)
+            row = res.single()
+            created = res.consume().counters.relationships_created
+            if row is None:
+                return 0, 0, 0
+            return row["sessions"], row["listened"] + row["transitions"], created
+
+        with graph_errors():
+            records, _, _ = self.driver.execute_query(
+                q_find, database_=self.database, routing_=neo4j.RoutingControl.READ
+            )
+            if not records:
+                return
+            with self.driver.session(database=self.database) as session:
+                for rec in records:
+                    sessions, rels, created = session.execute_write(apply, rec["id"])
+                    if sessions:
+                        log.warning(
+                            "added the aggregates of %d sessions an interrupted load left "
+                            "without them (marker %s)",
+                            sessions,
+                            rec["id"],
+                        )
+                    result.sessions_recovered += sessions
+                    result.relationships += rels
+                    result.relationships_created += created
 
     def _playlists(self, t: dict[str, pd.DataFrame], result: LoadResult) -> None:
         tracks = t["playlist_tracks"].sort_values(["playlist_id", "pos"], kind="stable")
@@ -627,3 +639,195 @@ class Loader:
                 database_=self.database,
             )
         return result
+
+
+def _prepare(chunk: pd.DataFrame) -> tuple[Any, ...]:
+    """A chunk with its sessions as columns and its aggregates (``Loader._session_rows``,
+    ``Loader._aggregates``)."""
+    return (chunk, Loader._session_rows(chunk), *Loader._aggregates(chunk))
+
+
+@dataclass
+class _Written:
+    """A chunk's first transaction, committed: its new sessions (None: it had none) and the
+    marker that waits for their aggregates."""
+
+    rows: int
+    prepared: tuple[Any, ...] | None
+    marker: str | None
+    existing: int
+    created: int
+    races: int = 0
+
+
+class _PlaysWriter:
+    """The transactions of one plays run (see ``Loader._plays`` and the module docstring).
+
+    ``sessions`` writes a chunk's new sessions with their plays and a marker, without the
+    lock; ``aggregates`` then takes the lock, the marker, and adds the chunk's ``LISTENED``
+    and ``FOLLOWED_BY``; ``whole`` does both in one transaction. Facts about fresh users and
+    songs (``_RunState``) are read and learned only here, in the thread that takes the lock.
+    """
+
+    def __init__(self, reg: Any, result: LoadResult):
+        self.result = result
+        self.run = _RunState()
+        self.q = {
+            name: reg.text(f"ingest/{name}")
+            for name in (
+                "find_sessions", "create_sessions", "create_pending", "delete_pending",
+                "take_lock", "find_fresh", "add_listened", "add_transitions",
+                "create_listened", "create_transitions",
+            )
+        }  # fmt: skip
+
+    # -- statements inside a transaction ----------------------------------------------------
+    def _lock(self, tx: neo4j.ManagedTransaction) -> int:
+        """Take the lock; returns the count this transaction commits as. From here on no other
+        loader writes aggregates until this one ends."""
+        before = tx.run(self.q["take_lock"], aggregates=True).single(strict=True)["aggregates"]
+        before -= 1
+        if self.run.version is not None and before != self.run.version:
+            self.run.forget()  # another loader wrote aggregates since this run's last commit
+        return before + 1
+
+    def _write_sessions(
+        self, tx: neo4j.ManagedTransaction, prepared: tuple[Any, ...]
+    ) -> tuple[tuple[Any, ...] | None, int, int]:
+        """Create the chunk's sessions that are not in the graph yet; returns the chunk
+        reduced to them (None: none left), how many existed, relationships created."""
+        chunk = prepared[0]
+        ids = chunk["session_id"].unique().tolist()
+        existing = set(tx.run(self.q["find_sessions"], ids=ids).single(strict=True)["existing"])
+        if existing:
+            chunk = chunk[~chunk["session_id"].isin(existing)]
+            if chunk.empty:
+                return None, len(existing), 0
+            prepared = _prepare(chunk)
+        sessions = prepared[1]
+        created = tx.run(self.q["create_sessions"], **sessions).consume()
+        return prepared, len(existing), created.counters.relationships_created
+
+    def _add_aggregates(
+        self, tx: neo4j.ManagedTransaction, prepared: tuple[Any, ...]
+    ) -> tuple[int, int, Any]:
+        """Add the chunk's aggregates (the lock held): CREATE the pairs that cannot exist yet,
+        MERGE the others. Returns relationships written, created, and what to learn."""
+        _, _, listened, transitions = prepared
+        q, run = self.q, self.run
+        new_users = sorted(set(listened["user"].tolist()) - run.users.keys())
+        new_songs = sorted(set(transitions["a"].tolist()) - run.songs.keys())
+        fresh_u: set[int] = set()
+        fresh_s: set[int] = set()
+        if new_users or new_songs:
+            fresh = tx.run(q["find_fresh"], users=new_users, songs=new_songs).single(strict=True)
+            fresh_u, fresh_s = set(fresh["users"]), set(fresh["songs"])
+        created = 0
+        made: dict[str, list[int]] = {}
+        for kind, cols, q_create, q_merge, (k1, k2), fresh_now, known, pairs in (
+            ("listened", listened, q["create_listened"], q["add_listened"], ("user", "song"),
+             fresh_u, run.users, run.listened),
+            ("transitions", transitions, q["create_transitions"], q["add_transitions"],
+             ("a", "b"), fresh_s, run.songs, run.transitions),
+        ):  # fmt: skip
+            keys = [_pair(a, b) for a, b in zip(cols[k1].tolist(), cols[k2].tolist(), strict=True)]
+            new = np.fromiter(
+                (
+                    known.get(node, node in fresh_now) and key not in pairs
+                    for node, key in zip(cols[k1].tolist(), keys, strict=True)
+                ),
+                dtype=bool,
+                count=len(keys),
+            )
+            made[kind] = [k for k, n in zip(keys, new.tolist(), strict=True) if n]
+            for text, mask in ((q_create, new), (q_merge, ~new)):
+                if mask.any():
+                    part = {k: v[mask].tolist() for k, v in cols.items()}
+                    created += tx.run(text, **part).consume().counters.relationships_created
+        seen = ({u: u in fresh_u for u in new_users}, {s: s in fresh_s for s in new_songs})
+        return len(listened["user"]) + len(transitions["a"]), created, (seen, made)
+
+    # -- transactions ------------------------------------------------------------------------
+    def sessions(self, session: neo4j.Session, prepared: tuple[Any, ...]) -> _Written:
+        """A chunk's first transaction (no lock): its new sessions, their plays, a marker."""
+
+        @neo4j.unit_of_work(metadata={"query": "ingest/create_sessions"})
+        def work(tx: neo4j.ManagedTransaction) -> _Written:
+            kept, existing, created = self._write_sessions(tx, prepared)
+            marker = None
+            if kept is not None:
+                marker = uuid.uuid4().hex
+                ids = kept[1]["id"]
+                tx.run(self.q["create_pending"], id=marker, sessions=ids).consume()
+            return _Written(len(prepared[0]), kept, marker, existing, created)
+
+        written, races = _race_retried(session, work)
+        written.races = races
+        return written
+
+    def aggregates(self, session: neo4j.Session, written: _Written) -> int:
+        """A chunk's second transaction (the lock): its marker and its aggregates. Accounts
+        for both transactions; returns the chunk's rows."""
+        res = self.result
+        res.sessions_existing += written.existing
+        res.relationships_created += written.created
+        res.session_races += written.races
+        if written.prepared is None or written.marker is None:
+            return written.rows
+        prepared, marker = written.prepared, written.marker
+        res.sessions_new += len(prepared[1]["id"])
+        res.relationships += len(prepared[1]["id"]) + len(prepared[0])
+
+        @neo4j.unit_of_work(metadata={"query": "ingest/add_listened"})
+        def work(tx: neo4j.ManagedTransaction) -> tuple[int, Any]:
+            version = self._lock(tx)
+            if not tx.run(self.q["delete_pending"], id=marker).single(strict=True)["deleted"]:
+                return version, None  # another loader added them (ingest/apply_pending)
+            return version, self._add_aggregates(tx, prepared)
+
+        version, out = session.execute_write(work)
+        self._committed(version, out)
+        return written.rows
+
+    def whole(self, session: neo4j.Session, prepared: tuple[Any, ...]) -> None:
+        """One chunk in one transaction: the lock, its new sessions and their aggregates."""
+
+        @neo4j.unit_of_work(metadata={"query": "ingest/create_sessions"})
+        def work(tx: neo4j.ManagedTransaction) -> tuple[Any, ...]:
+            version = self._lock(tx)
+            kept, existing, created = self._write_sessions(tx, prepared)
+            out = None if kept is None else self._add_aggregates(tx, kept)
+            return version, kept, existing, created, out
+
+        (version, kept, existing, created, out), races = _race_retried(session, work)
+        res = self.result
+        res.session_races += races
+        res.sessions_existing += existing
+        res.relationships_created += created
+        if kept is not None:
+            res.sessions_new += len(kept[1]["id"])
+            res.relationships += len(kept[1]["id"]) + len(kept[0])
+        self._committed(version, out)
+
+    def _committed(self, version: int, out: tuple[int, int, Any] | None) -> None:
+        self.run.version = version
+        if out is not None:
+            rels, created, learned = out
+            self.run.learn(*learned)
+            self.result.relationships += rels
+            self.result.relationships_created += created
+
+
+def _race_retried(session: neo4j.Session, work: Callable[..., Any]) -> tuple[Any, int]:
+    """``session.execute_write(work)`` and the number of session races it took: the
+    transaction runs again when another loader created one of the chunk's sessions first (the
+    unique constraint on ``Session.id`` failed it whole; the next attempt finds that session
+    and leaves it out)."""
+    for attempt in range(_SESSION_RACES + 1):
+        try:
+            return session.execute_write(work), attempt
+        except neo4j.exceptions.ConstraintError as exc:
+            if "Session" not in str(exc.message) or attempt == _SESSION_RACES:
+                raise
+            log.info("another loader created a session of this chunk first; running it again")
+    raise AssertionError("unreachable")

@@ -24,6 +24,9 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 LONG_TAIL_RATIO = 3.0
 #: Songs whose outgoing transitions are recounted (all of them in a small graph).
 SAMPLE_SONGS = 2000
+#: The check that no sessions wait for their aggregates (a load stopped between a chunk's two
+#: transactions, see ``ingest/_loader.py``).
+PENDING = "no sessions wait for aggregates"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def validate_graph(
             "FOLLOWED_BY.count = consecutive plays",
             "session positions are 0..n-1",
             "no orphan sessions",
+            PENDING,
         ):
             checks.append(Check(name, SKIP, 0.0, "== 0", "no plays in the graph"))
         return checks
@@ -153,6 +157,18 @@ def validate_graph(
             "no orphan sessions", r["bad"], r["sessions"], "sessions lack one user", r["examples"]
         )
     )
+    r = _one(driver, database, "validate/count_pending_sessions", examples=examples)
+    check = _zero(PENDING, r["sessions"], stats.labels.get("Session", 0), "sessions", r["examples"])
+    if r["sessions"]:
+        check = Check(
+            check.name,
+            check.status,
+            check.value,
+            check.threshold,
+            f"{check.detail} ({r['markers']} chunks of a load that stopped before adding their "
+            "aggregates; any ingest adds them first)",
+        )
+    checks.append(check)
     return checks
 
 

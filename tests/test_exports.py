@@ -225,6 +225,7 @@ EXPORTS: dict[str, list[str]] = {
         "LightGCNModel",
         "LightGCNRecommender",
         "MODELS",
+        "Neo4jSampledTrainer",
         "Oracle",
         "Popularity",
         "Published",

@@ -231,14 +231,14 @@ def test_cli_validate_exit_codes(
     assert loaded.returncode == 0, loaded.stderr
     ok = cli("data", "validate", cwd=tmp_path, env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count("PASS") == 7 and "FAIL" not in ok.stdout
+    assert ok.stdout.count("PASS") == 8 and "FAIL" not in ok.stdout
     graph.execute_query(
         "MATCH (:User)-[l:LISTENED]->(:Song) WITH l LIMIT 1 SET l.plays = l.plays * 2 + 1",
         database_=neo4j_settings.neo4j_database,
     )
     bad = cli("data", "validate", "--sample-songs", "50", cwd=tmp_path, env=env)
     assert bad.returncode == 1
-    assert "FAIL" in bad.stdout and "1 of 7 checks failed" in bad.stdout
+    assert "FAIL" in bad.stdout and "1 of 8 checks failed" in bad.stdout
     assert "Traceback" not in bad.stdout + bad.stderr
 
 

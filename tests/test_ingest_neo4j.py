@@ -465,7 +465,7 @@ def test_validate_passes_on_synthetic_and_fails_on_corruption(
     db = neo4j_settings.neo4j_database
     run(graph, neo4j_settings, tmp_path / "w", "synthetic", synthetic=SMALL)
     checks = validate_graph(graph, db)
-    assert [c.status for c in checks] == ["PASS"] * 7, checks
+    assert [c.status for c in checks] == ["PASS"] * 8, checks
     assert checks[2].value >= 3.0  # top genre over median genre
 
     def failing() -> dict[str, float]:

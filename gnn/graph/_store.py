@@ -29,8 +29,12 @@ Not supported (say so rather than guess):
       stores) after a load.
 
 PyG's samplers (``NeighborLoader`` and friends) additionally need ``pyg-lib`` or
-``torch-sparse``, which this project does not install; the stores are tested through their
-``get_edge_index`` / ``get_tensor`` interface and the layout conversions PyG runs on them.
+``torch-sparse``, which this project does not install, and they read whole edge lists from the
+graph store; the stores are tested through their ``get_edge_index`` / ``get_tensor`` interface
+and the layout conversions PyG runs on them. :meth:`Neo4jGraphStore.sample_neighbors` asks
+Neo4j for a few random neighbours of given nodes only, which is what
+``gnn.users.Neo4jSampledTrainer`` trains on (issue 15): its worker holds the node catalog,
+the model and one mini-batch subgraph, never an edge list.
 """
 
 from __future__ import annotations
@@ -75,6 +79,14 @@ _LISTENED: EdgeType = ("user", "listened", "song")
 
 
 STORED_EDGE_TYPES: tuple[EdgeType, ...] = (_LISTENED, *_EDGE_STATEMENTS)
+
+
+#: Edge type -> statement sampling the sources of given destination nodes (see
+#: :meth:`Neo4jGraphStore.sample_neighbors`).
+_SAMPLED: dict[EdgeType, str] = {
+    _LISTENED: "export/sample_song_users",
+    EDGE_TYPES[_LISTENED]: "export/sample_user_songs",
+}
 
 
 _REVERSE: dict[EdgeType, EdgeType] = {
@@ -221,6 +233,54 @@ class Neo4jGraphStore(GraphStore):
             if edge_type not in self._edges:
                 self._edges[edge_type] = self._fetch(edge_type)
             return self._edges[edge_type]
+
+    # -- sampling without the edge lists --------------------------------------------------
+    def sample_neighbors(
+        self, edge_type: EdgeType, index: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` random neighbours of each destination node ``index`` along
+        ``edge_type``, asked of Neo4j for these nodes only (issue 15): a sampler that calls this
+        hop by hop never holds the edge lists, only the node catalog.
+
+        ``("user", "listened", "song")`` samples each song's listeners, the reverse
+        ``("song", "listened_by", "user")`` each user's songs (PyG's convention: messages flow
+        from the sampled sources to ``index``).
+
+        Shapes:
+            index: int64 [n] dense indices of ``edge_type[2]`` -> (src int64 [m] dense indices
+            of ``edge_type[0]``, dst int64 [m] taken from ``index``)
+        """
+        if edge_type not in _SAMPLED:
+            raise KeyError(f"no sampling for {edge_type}; have {sorted(_SAMPLED)}")
+        if k < 1:
+            raise ValueError(f"k must be >= 1 (got {k})")
+        src_type, _, dst_type = edge_type
+        dst_index = self.catalog.index(dst_type)
+        src_index = self.catalog.index(src_type)
+        index = np.asarray(index, dtype=np.int64)
+        if len(index) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        srcs: list[int] = []
+        counts: list[int] = []
+        owners: list[int] = []
+        with self.catalog.reader() as reader:
+            for nid, nbrs in reader.stream(
+                _SAMPLED[edge_type], nids=dst_index.nids[index].tolist(), k=int(k)
+            ):
+                owners.append(nid)
+                counts.append(len(nbrs))
+                srcs += nbrs
+        dst, ok_d = dst_index.lookup(np.repeat(_ints(owners), counts))
+        src, ok_s = src_index.lookup(_ints(srcs))
+        ok = ok_d & ok_s
+        return src[ok], dst[ok]
+
+    @property
+    def cached(self) -> list[EdgeType]:
+        """Edge types whose whole edge list this store holds (fetched by ``get_edge_index``)."""
+        with self._lock:
+            return list(self._edges)
 
     # -- GraphStore ------------------------------------------------------------------------
     def _get_edge_index(self, edge_attr: EdgeAttr) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -46,6 +46,7 @@ from gnn.users._recommenders import (
     GNNConfig,
     LightGCNRecommender,
 )
+from gnn.users._remote import Neo4jSampledTrainer
 from gnn.users._train import AdvancedTrainer, SimpleTrainer, seed_everything
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "LightGCNModel",
     "LightGCNRecommender",
     "MODELS",
+    "Neo4jSampledTrainer",
     "Oracle",
     "Popularity",
     "Published",
