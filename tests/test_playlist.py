@@ -679,3 +679,22 @@ def test_issue18_mixture_without_validation_is_ease_and_the_name() -> None:
     np.testing.assert_array_equal(top, want)
     with pytest.raises(ValueError, match="neighbours"):
         PlaylistMixture(neighbours=0)
+
+
+def test_issue18_mixture_run_is_recorded_loaded_and_served(tmp_path: Path) -> None:
+    """Issue 18: ``playlistmix`` fitted after ``ease`` takes it over, is recorded as a run,
+    and the loaded run continues a playlist exactly as the fitted model does."""
+    results, _ = train_playlist_models(
+        genre_snapshot(), ["ease", "playlistmix"], runs_root=tmp_path, activate="playlistmix"
+    )
+    mix = results["playlistmix"].model
+    assert isinstance(mix, PlaylistMixture) and mix.ease is results["ease"].model
+    assert results["playlistmix"].fit_info["reused"] == ["ease"]
+    loaded = load_playlist_continuer(tmp_path)
+    assert loaded.name == "playlistmix" and isinstance(loaded, PlaylistContinuer)
+    songs = [str(s) for s in mix.song_ids[:3]]
+    for name in ("Rock mix", None):
+        want = mix.continue_playlist(song_ids=songs, name=name, k=10)
+        got = loaded.continue_playlist(song_ids=songs, name=name, k=10)
+        assert [s for s, _ in got] == [s for s, _ in want] and not set(songs) & {s for s, _ in got}
+        assert [v for _, v in got] == pytest.approx([v for _, v in want])
