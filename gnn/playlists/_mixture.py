@@ -72,7 +72,7 @@ BUCKETS = (0, 1, 2, 6, 11)
 GRID = (0.0, 0.003, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
-def _bucket(n_seeds: int | np.ndarray) -> np.ndarray:
+def _bucket(n_seeds: Sequence[int] | np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(BUCKETS), np.asarray(n_seeds), side="right") - 1
 
 
