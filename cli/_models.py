@@ -186,8 +186,8 @@ def train(
             "basicgat, lightgcn, ease, rp3beta, itemknn, popularity; session task: best "
             "(default: all, the best on validation MRR@20 is served), popularity, markov, "
             "sknn, vsknn, stan, sessiongnn, sessionhybrid, sessionmix; "
-            "playlist task: playlisthybrid, playlistgnn, ease, hybridknn, itemknn, namepop, "
-            "popularity (default: all, the best on validation R-precision is served)"
+            "playlist task: playlistmix, playlisthybrid, playlistgnn, ease, hybridknn, itemknn, "
+            "namepop, popularity (default: all, the best on validation R-precision is served)"
         ),
     ] = None,
     epochs: Annotated[

@@ -823,6 +823,46 @@ def test_trained_task_models_answer_once_activated(
     assert r["model"] == "itemknn" and _ids(r) == want_ids
 
 
+def test_issue18_session_mixture_served_over_http(
+    client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """Issue 18 (next song): an activated ``sessionmix`` run answers ``POST /sessions/next``
+    with exactly its own ranking, the listener's history included (the mixture is the one
+    session model that uses ``user_id``); the session run active before is restored."""
+    from gnn import get_active, load_next_song_predictor, set_active
+    from gnn.graph._export import export_snapshot
+    from gnn.sessions._pipeline import compare_session_models, prepare_sessions
+
+    before = get_active(world.runs_root, task="session")
+    snap = export_snapshot(driver, neo4j_settings.neo4j_database)
+    res = compare_session_models(
+        prepare_sessions(snap),
+        ["sessionmix"],
+        overrides={"sessionmix": {"steps": 30, "taus": (0.1,)}},
+        runs_root=world.runs_root,
+        activate=True,
+    )
+    run_id = res.run_ids["sessionmix"]
+    try:
+        deadline = time.monotonic() + 30
+        while (client.get("/models/active").json().get("session") or {}).get("run_id") != run_id:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        user = str(snap.user_ids[snap.play_user[0]])
+        seeds = [str(s) for s in snap.song_ids[snap.play_song[:2]]]
+        mix = load_next_song_predictor(world.runs_root)
+        for body in ({"recent_song_ids": seeds}, {"recent_song_ids": seeds, "user_id": user}):
+            want = mix.predict_next(**body, k=5)  # type: ignore[arg-type]
+            r = client.post("/sessions/next", json={**body, "k": 5}).json()
+            assert (r["model"], r["run_id"], r["fallback"]) == ("sessionmix", run_id, False)
+            assert _ids(r) == [s for s, _ in want]
+            assert [i["score"] for i in r["items"]] == pytest.approx([v for _, v in want])
+            assert not set(_ids(r)) & set(seeds)
+    finally:
+        if before is not None:
+            set_active(world.runs_root, before, task="session")
+
+
 # -- metrics (issue 14) --------------------------------------------------------------------------
 def test_metrics(client: httpx.Client, world: World) -> None:
     """Issue 14 item 5: Prometheus text at /metrics, per route template."""

@@ -307,6 +307,7 @@ EXPORTS: dict[str, list[str]] = {
         "PlaylistCorpus",
         "PlaylistGNN",
         "PlaylistHybrid",
+        "PlaylistMixture",
         "PlaylistModel",
         "PlaylistPopularity",
         "PlaylistResult",

@@ -29,6 +29,7 @@ from gnn.playlists._data import (
 )
 from gnn.playlists._evaluate import LIST_LENGTH, METRICS, case_metrics, evaluate_cases
 from gnn.playlists._hybrid import PlaylistHybrid
+from gnn.playlists._mixture import BUCKETS, GRID, PARTS, PlaylistMixture
 from gnn.playlists._pipeline import (
     PLAYLIST_MODELS,
     load_playlist_continuer,
@@ -114,8 +115,10 @@ def fitted(corpus: PlaylistCorpus, split) -> dict[str, object]:
     out = {}
     gnn = {"epochs": 30, "dim": 16, "batch_size": 16}
     for name in PLAYLIST_MODELS:
-        model = make_playlist_model(name, **(gnn if name.startswith("playlist") else {}))
-        if isinstance(model, PlaylistHybrid):
+        model = make_playlist_model(
+            name, **(gnn if name in ("playlistgnn", "playlisthybrid") else {})
+        )
+        if isinstance(model, PlaylistHybrid | PlaylistMixture):
             model.adopt(out)
         model.fit(corpus, split.train, val=val)
         out[name] = model
@@ -595,3 +598,103 @@ def test_issue18_selection_says_who_won_and_by_how_much(tmp_path: Path) -> None:
     assert sel["margin"] == pytest.approx(val[sel["best"]] / val[sel["runner_up"]] - 1)
     assert load_playlist_continuer(tmp_path).name == sel["best"]  # a baseline may be served
     assert sel["best_test"] == results[sel["best"]].test["overall"]["r_precision"]
+
+
+def _one_artist_corpus(
+    n_artists: int = 30, per_artist: int = 40, n_playlists: int = 200, length: int = 8
+) -> PlaylistCorpus:
+    """Every playlist holds songs of one artist; few playlists per song, so co-occurrence
+    knows little and most songs of an artist share no training playlist with the seed."""
+    rng = np.random.default_rng(0)
+    n_songs = n_artists * per_artist
+    artist = np.arange(n_songs) // per_artist
+    tracks = [
+        rng.choice(np.flatnonzero(artist == a), size=length, replace=False)
+        for a in rng.integers(0, n_artists, n_playlists)
+    ]
+    z = np.zeros((2, 0), np.int64)
+    return PlaylistCorpus(
+        song_ids=np.array([f"S{i}" for i in range(n_songs)], dtype=object),
+        playlist_ids=np.array([f"P{i}" for i in range(n_playlists)], dtype=object),
+        tracks=tracks,
+        names=[""] * n_playlists,
+        song_artist=artist,
+        num_artists=n_artists,
+        num_genres=0,
+        song_artist_edges=np.vstack([np.arange(n_songs), artist]),
+        song_genre_edges=z,
+        song_genre_weight=np.zeros(0, np.float32),
+    )
+
+
+def test_issue18_mixture_learns_the_artist_part_on_validation() -> None:
+    """Issue 18 (playlist continuation): on one-artist playlists over sparse co-occurrence the
+    mixture's validation fit weights the artist part for one-track input, and on held-out
+    playlists it then beats EASE^R there by a wide margin; the fit never lowers a bucket's
+    validation R-precision, and the fitted model survives a save and load unchanged."""
+    corpus = _one_artist_corpus()
+    split = split_playlists(corpus, val_frac=0.2, test_frac=0.2, seed=0)
+    val, test = make_cases(corpus, split.val), make_cases(corpus, split.test)
+    ease = EASEContinuer(l2=(10.0, 100.0))
+    ease.fit(corpus, split.train, val=val)
+    mix = PlaylistMixture(ease={"l2": (10.0, 100.0)})
+    assert mix.adopt({"ease": ease}) == ["ease"] and mix.ease is ease
+    info = mix.fit(corpus, split.train, val=val)
+    assert info["reused"] == ["ease"]
+    one = list(BUCKETS).index(1)
+    assert mix.weights[one, PARTS.index("artist")] > 0
+    assert set(mix.weights.ravel().tolist()) <= set(GRID)
+    for fitted in info["val"].values():
+        assert fitted["fitted"] >= fitted["start"]
+    got = evaluate_cases(mix.rank, test, corpus.song_artist)["buckets"]["1"]["r_precision"]
+    bar = evaluate_cases(ease.rank, test, corpus.song_artist)["buckets"]["1"]["r_precision"]
+    assert got > 1.3 * bar, (got, bar)
+    # a seed in no training playlist is still continued by its artist, not by popularity
+    unseen = int(np.flatnonzero(mix.popularity == 0)[0])
+    top = mix.rank([np.array([unseen])], [""], n=10)[0]
+    assert mix.knows(np.array([unseen]), "") and not ease.knows(np.array([unseen]), "")
+    assert (corpus.song_artist[top] == corpus.song_artist[unseen]).all()
+    arrays, meta = mix.state()
+    again = PlaylistMixture.from_state(arrays, meta)
+    np.testing.assert_array_equal(again.weights, mix.weights)
+    np.testing.assert_array_equal(
+        again.rank(test.seeds, test.names), mix.rank(test.seeds, test.names)
+    )
+
+
+def test_issue18_mixture_without_validation_is_ease_and_the_name() -> None:
+    """Without validation cases every bucket keeps its start: EASE^R for seeds, the name
+    alone for an empty playlist; bad arguments name the value."""
+    corpus = PlaylistCorpus.from_snapshot(genre_snapshot())
+    split = split_playlists(corpus, val_frac=0.1, test_frac=0.2, seed=1)
+    mix = PlaylistMixture(ease={"l2": 30.0})
+    mix.fit(corpus, split.train)
+    np.testing.assert_array_equal(mix.weights, PlaylistMixture._start())
+    cases = make_cases(corpus, split.test)
+    name_only = [i for i in range(len(cases)) if cases.k[i] == 0]
+    top = mix.rank([cases.seeds[i] for i in name_only], [cases.names[i] for i in name_only], 5)
+    want = mix.ease.rank(
+        [cases.seeds[i] for i in name_only], [cases.names[i] for i in name_only], 5
+    )
+    np.testing.assert_array_equal(top, want)
+    with pytest.raises(ValueError, match="neighbours"):
+        PlaylistMixture(neighbours=0)
+
+
+def test_issue18_mixture_run_is_recorded_loaded_and_served(tmp_path: Path) -> None:
+    """Issue 18: ``playlistmix`` fitted after ``ease`` takes it over, is recorded as a run,
+    and the loaded run continues a playlist exactly as the fitted model does."""
+    results, _ = train_playlist_models(
+        genre_snapshot(), ["ease", "playlistmix"], runs_root=tmp_path, activate="playlistmix"
+    )
+    mix = results["playlistmix"].model
+    assert isinstance(mix, PlaylistMixture) and mix.ease is results["ease"].model
+    assert results["playlistmix"].fit_info["reused"] == ["ease"]
+    loaded = load_playlist_continuer(tmp_path)
+    assert loaded.name == "playlistmix" and isinstance(loaded, PlaylistContinuer)
+    songs = [str(s) for s in mix.song_ids[:3]]
+    for name in ("Rock mix", None):
+        want = mix.continue_playlist(song_ids=songs, name=name, k=10)
+        got = loaded.continue_playlist(song_ids=songs, name=name, k=10)
+        assert [s for s, _ in got] == [s for s, _ in want] and not set(songs) & {s for s, _ in got}
+        assert [v for _, v in got] == pytest.approx([v for _, v in want])

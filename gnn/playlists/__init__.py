@@ -11,6 +11,7 @@ from gnn.playlists._baselines import (
 from gnn.playlists._data import Cases, PlaylistCorpus, PlaylistSplit, make_cases, split_playlists
 from gnn.playlists._evaluate import evaluate_cases
 from gnn.playlists._hybrid import PlaylistHybrid
+from gnn.playlists._mixture import PlaylistMixture
 from gnn.playlists._pipeline import (
     PLAYLIST_BASELINES,
     PLAYLIST_MODELS,
@@ -36,6 +37,7 @@ __all__ = [
     "PlaylistCorpus",
     "PlaylistGNN",
     "PlaylistHybrid",
+    "PlaylistMixture",
     "PlaylistModel",
     "PlaylistPopularity",
     "PlaylistResult",

@@ -33,6 +33,7 @@ from gnn.playlists._baselines import (
 from gnn.playlists._data import BUCKETS, PlaylistCorpus, PlaylistSplit, make_cases, split_playlists
 from gnn.playlists._evaluate import LIST_LENGTH, evaluate_cases, flatten_metrics
 from gnn.playlists._hybrid import PlaylistHybrid
+from gnn.playlists._mixture import PlaylistMixture
 from gnn.playlists._train import PlaylistGNN
 from spotify_engine.errors import ModelError
 
@@ -56,6 +57,7 @@ PLAYLIST_MODELS: dict[str, type[PlaylistModel]] = {
     "ease": EASEContinuer,
     "playlistgnn": PlaylistGNN,
     "playlisthybrid": PlaylistHybrid,
+    "playlistmix": PlaylistMixture,
 }
 
 
@@ -197,14 +199,15 @@ def train_playlist_models(
     Args:
         models: names from :data:`PLAYLIST_MODELS`. A ``playlisthybrid`` listed after
             ``ease`` and ``playlistgnn`` (same configurations) reuses them instead of fitting
-            them again; their seconds count in its ``seconds``.
+            them again, and a ``playlistmix`` after ``ease`` reuses it; their seconds count
+            in its ``seconds``.
         runs_root: record each model as a run of task ``playlist`` there (None: no runs).
         activate: ``"best"`` activates the model with the best validation R-precision, a
             model name activates that one, None activates nothing.
         overrides: per-model constructor arguments, e.g. ``{"playlistgnn": {"epochs": 5}}``.
         progress: called with a line of text as work proceeds.
         reuse: models fitted earlier on the same snapshot with the same ``seed`` and
-            fractions, which a ``playlisthybrid`` may take instead of fitting its parts
+            fractions, which a ``playlisthybrid`` or ``playlistmix`` may take instead of fitting its parts
             again (their seconds are not counted then).
 
     Raises:
@@ -237,7 +240,7 @@ def train_playlist_models(
         model = make_playlist_model(name, **(overrides or {}).get(name, {}))
         say(f"fitting {model.name} ...")
         reused = 0.0
-        if isinstance(model, PlaylistHybrid):
+        if isinstance(model, PlaylistHybrid | PlaylistMixture):
             fitted = {**(reuse or {}), **{m: r.model for m, r in results.items()}}
             reused = sum(results[m].seconds for m in model.adopt(fitted) if m in results)
         t0 = time.perf_counter()

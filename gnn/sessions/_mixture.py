@@ -363,16 +363,16 @@ class SessionMixture(SessionModel):
         best: tuple[float, float, np.ndarray] | None = None
         start = w0
         for tau in self.taus:  # each temperature starts from the previous one's gates
-            w = self._approx_mrr(start, values, dup, av, cx, tau)
-            start = torch.from_numpy(w)
-            self.gate_ = w
+            gates = self._approx_mrr(start, values, dup, av, cx, tau)
+            start = torch.from_numpy(gates)
+            self.gate_ = gates
             mrr = evaluate_sessions(
                 self, val, (20,), max_positions=self.tune_positions, seed=self.seed, batch_size=256
             )["mrr@20"]
             tried[str(tau)] = mrr
             log.info("%s tau=%g: val mrr@20 %.4f", self.name, tau, mrr)
             if best is None or mrr > best[0]:
-                best = (mrr, tau, w)
+                best = (mrr, tau, gates)
         assert best is not None
         self.tau, self.gate_ = best[1], best[2]
         mean = self._gate_rows(av.numpy(), cx.numpy()).mean(axis=0)
