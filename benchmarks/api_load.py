@@ -53,7 +53,10 @@ import numpy as np  # noqa: E402
 USERS, SONGS, ARTISTS = 1000, 5000, 500
 #: Listeners created after training, scored by fold-in (``recommendations_fold_in``).
 FOLD_USERS = 200
-WORK = Path.home() / ".spotify-engine" / "bench-api"
+#: The benchmark's world (graph files, runs, logs); SPOTIFY_ENGINE_BENCH_API_DIR moves it.
+WORK = Path(
+    os.environ.get("SPOTIFY_ENGINE_BENCH_API_DIR", Path.home() / ".spotify-engine" / "bench-api")
+)
 
 
 def build(driver: Any, settings: Any, *, epochs: int) -> dict[str, Any]:
