@@ -41,7 +41,9 @@ from typing import Any
 
 import numpy as np
 
-MODELS = ("popularity", "markov", "sknn", "vsknn", "stan", "sessiongnn", "sessionhybrid")
+MODELS = (
+    "popularity", "markov", "sknn", "vsknn", "stan", "sessiongnn", "sessionhybrid", "sessionmix",
+)  # fmt: skip
 BASELINES = ("popularity", "markov", "sknn", "vsknn", "stan")
 SHAPES = ("generator", "lastfm")
 SEEDS = (42, 43, 44)

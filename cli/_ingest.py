@@ -220,6 +220,16 @@ def synthetic(
     plays_per_user: Annotated[
         int, typer.Option("--plays-per-user", min=1, help="Mean plays per user.")
     ] = 250,
+    plays: Annotated[
+        int | None,
+        typer.Option(
+            "--plays",
+            min=1,
+            help="About this many plays in all (sets the mean plays per user to plays / users; "
+            "overrides --plays-per-user), e.g. --users 20000 --songs 200000 --plays 8000000.",
+            show_default=False,
+        ),
+    ] = None,
     out: Out = None,
     dry_run: DryRun = False,
     batch_size: BatchSize = None,
@@ -228,14 +238,11 @@ def synthetic(
 ) -> None:
     """Generate listening data with planted taste (truth.json) and load it."""
     try:
-        config = SyntheticConfig(
-            users=users,
-            songs=songs,
-            artists=artists,
-            days=days,
-            seed=seed,
-            mean_plays_per_user=plays_per_user,
-        )
+        sizes: dict[str, Any] = {"songs": songs, "artists": artists, "days": days, "seed": seed}
+        if plays is not None:
+            config = SyntheticConfig.for_plays(plays, users=users, **sizes)
+        else:
+            config = SyntheticConfig(users=users, mean_plays_per_user=plays_per_user, **sizes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     _run(

@@ -148,6 +148,8 @@ def select_and_publish(
             )
         )
         console.print(winner_line(sel.selection, "user"))
+        for reason in sel.skipped.values():
+            console.print(reason, highlight=False)
         console.print(cap_line(sel.best.fit_info))
     wb = None
     if driver is not None:
@@ -183,7 +185,7 @@ def train(
             "itemknn; default: the best on validation NDCG@10 is served), enhancedgat, "
             "basicgat, lightgcn, ease, rp3beta, itemknn, popularity; session task: best "
             "(default: all, the best on validation MRR@20 is served), popularity, markov, "
-            "sknn, vsknn, stan, sessiongnn, sessionhybrid; "
+            "sknn, vsknn, stan, sessiongnn, sessionhybrid, sessionmix; "
             "playlist task: playlisthybrid, playlistgnn, ease, hybridknn, itemknn, namepop, "
             "popularity (default: all, the best on validation R-precision is served)"
         ),

@@ -16,7 +16,9 @@ from spotify_engine.errors import ModelError
 
 #: ``--model best`` fits all of these and serves the best by validation MRR@20 (the hybrid
 #: comes after ``sessiongnn`` and ``markov`` so it reuses them instead of training again).
-SESSION_CHOICES = ("popularity", "markov", "sknn", "vsknn", "stan", "sessiongnn", "sessionhybrid")
+SESSION_CHOICES = (
+    "popularity", "markov", "sknn", "vsknn", "stan", "sessiongnn", "sessionhybrid", "sessionmix",
+)  # fmt: skip
 COLUMNS = ("hit_rate@10", "mrr@10", "hit_rate@20", "mrr@20", "coverage@20")
 
 

@@ -163,6 +163,24 @@ def test_cli_synthetic_dry_run_with_out(tmp_path: Path) -> None:
     assert report["rows"]["users"] == 6 and report["dry_run"] is True
 
 
+def test_cli_synthetic_plays_total(tmp_path: Path) -> None:
+    """Issue 15: ``--plays`` asks for a total of plays instead of a mean per user."""
+    out = tmp_path / "gen"
+    args = ["--users", "8", "--songs", "60", "--artists", "6", "--days", "5", "--plays", "800"]
+    proc = cli(
+        "ingest", "synthetic", *args, "--out", str(out), "--dry-run",
+        cwd=tmp_path, env=no_server(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plays = json.loads((out / "report.json").read_text())["rows"]["plays"]
+    assert 640 <= plays <= 960, plays
+    proc = cli(
+        "ingest", "synthetic", "--users", "8", "--plays", "3", "--dry-run",
+        cwd=tmp_path, env=no_server(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 2 and "plays must be >= users" in proc.stderr
+
+
 @pytest.mark.parametrize("source", ["sessions", "lastfm", "kaggle", "mpd"])
 def test_cli_missing_path_is_one_error_line(source: str, tmp_path: Path) -> None:
     missing = tmp_path / "does-not-exist"

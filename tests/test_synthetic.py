@@ -353,3 +353,14 @@ def test_most_played_genres_are_the_planted_ones(
         hits.append(genres[0] in planted)
     assert np.mean(overlap) > 0.6
     assert np.mean(hits) > 0.85
+
+
+def test_for_plays_sets_the_total_plays(tmp_path: Path) -> None:
+    """Issue 15: the generator takes a total of plays (``--plays``) as well as a mean per user;
+    the generated total lands near the asked one."""
+    config = SyntheticConfig.for_plays(6_000, users=40, songs=400, artists=40, days=10, seed=5)
+    assert config.mean_plays_per_user == 150 and config.users == 40
+    summary = generate(config, tmp_path / "g")
+    assert 0.9 * 6_000 <= summary.rows["plays"] <= 1.1 * 6_000
+    with pytest.raises(ValueError, match="plays must be >= users"):
+        SyntheticConfig.for_plays(10, users=40)

@@ -1,5 +1,6 @@
 """gnn.core: what every task shares: the recommender contract, metrics, harness, run registry, plots."""
 
+from gnn.core._ann import ANNIndex, ann_recall, exact_search
 from gnn.core._harness import compare, evaluate, evaluate_view, metric_keys
 from gnn.core._metrics import (
     catalogue_coverage,
@@ -35,17 +36,20 @@ from gnn.core._registry import (
 )
 
 __all__ = [
+    "ANNIndex",
     "ONLINE_FILE",
     "OnlineExperiment",
     "Recommender",
     "RunInfo",
     "TASKS",
+    "ann_recall",
     "catalogue_coverage",
     "compare",
     "compare_online",
     "compare_table",
     "evaluate",
     "evaluate_view",
+    "exact_search",
     "get_active",
     "get_online",
     "hit_rate_at_k",

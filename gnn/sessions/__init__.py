@@ -5,6 +5,7 @@ from gnn.sessions._baselines import SKNN, STAN, VSKNN, Markov, SessionPopularity
 from gnn.sessions._data import Sessions, SessionSplit, build_sessions, session_split
 from gnn.sessions._evaluate import evaluate_sessions
 from gnn.sessions._hybrid import SessionHybrid
+from gnn.sessions._mixture import SessionMixture
 from gnn.sessions._pipeline import (
     SESSION_BASELINES,
     SESSION_MODELS,
@@ -29,6 +30,7 @@ __all__ = [
     "SessionExperiment",
     "SessionGNN",
     "SessionHybrid",
+    "SessionMixture",
     "SessionModel",
     "SessionPopularity",
     "SessionSplit",

@@ -25,6 +25,7 @@ from gnn.sessions._baselines import SKNN, STAN, VSKNN, Markov, SessionPopularity
 from gnn.sessions._data import Sessions, SessionSplit, build_sessions, session_split
 from gnn.sessions._evaluate import evaluate_sessions
 from gnn.sessions._hybrid import SessionHybrid
+from gnn.sessions._mixture import SessionMixture
 from gnn.sessions._train import SessionGNN
 from spotify_engine import errors
 
@@ -68,6 +69,7 @@ SESSION_MODELS: dict[str, type[SessionModel]] = {
     "stan": STAN,
     "sessiongnn": SessionGNN,
     "sessionhybrid": SessionHybrid,
+    "sessionmix": SessionMixture,
 }
 
 

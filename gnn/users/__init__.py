@@ -1,6 +1,7 @@
 """gnn.users: recommendations for a user: baselines, graph models, training, pipeline, write-back rows."""
 
 from gnn.users._baselines import ALS, EASE, ItemKNN, Oracle, Popularity, RP3beta
+from gnn.users._distributed import ShardedConfig, edge_shard, train_data_parallel
 from gnn.users._diversity import cap_ranked, song_artists
 from gnn.users._explained import (
     Explained,
@@ -69,6 +70,7 @@ __all__ = [
     "Published",
     "RP3beta",
     "RecModel",
+    "ShardedConfig",
     "SimpleTrainer",
     "TrainResult",
     "USER_TASK_EDGE_TYPES",
@@ -79,6 +81,7 @@ __all__ = [
     "cap_ranked",
     "compare_models",
     "display_names",
+    "edge_shard",
     "explainable",
     "explanation_fidelity",
     "explanation_quality",
@@ -97,6 +100,7 @@ __all__ = [
     "song_artists",
     "train_and_select",
     "train_and_write_back",
+    "train_data_parallel",
     "train_model",
     "user_attention",
     "user_encoder",

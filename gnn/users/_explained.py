@@ -32,6 +32,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.explain.metric import characterization_score
 
+from gnn.core._ann import ANNIndex
 from gnn.core._recommender import Recommender
 from gnn.explain._attribution import (
     SONG_SIDE,
@@ -66,6 +67,9 @@ CLAIM_SHARE = 0.10
 AFFINITY_TOP = 5
 #: Attributions kept per recommendation before the truth check (it may drop some).
 POOL = 25
+#: From this many played songs on, a graph model's similar songs come from an approximate
+#: nearest-neighbour index (``gnn.core.ANNIndex``) instead of the exact product (issue 15).
+ANN_MIN_SONGS = 50_000
 
 
 @dataclass
@@ -427,6 +431,16 @@ def similar_songs(
             for x, y, v in zip(a[keep], b[keep], w[keep], strict=True)
         ]
     emb = rec.embeddings(observed)["song"].detach()
+    if len(played) >= ANN_MIN_SONGS and len(played) > k:
+        # issue 15: an HNSW index instead of a played x played product (ann_recall measured
+        # against the exact search in benchmarks/scale.py)
+        ids, sims = ANNIndex(emb[torch.as_tensor(played)].numpy(), metric="cosine").neighbours(k)
+        return [
+            (str(snap.song_ids[played[a]]), str(snap.song_ids[played[b]]), float(v))
+            for a, row, vals in zip(range(len(played)), ids.tolist(), sims.tolist(), strict=True)
+            for b, v in zip(row, vals, strict=True)
+            if b >= 0
+        ]
     emb = torch.nn.functional.normalize(emb, dim=1)
     out: list[tuple[str, str, float]] = []
     cand = torch.as_tensor(played)

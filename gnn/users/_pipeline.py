@@ -250,12 +250,51 @@ def selection_summary(
     return out
 
 
+#: What stands in for a model the harness skips because it cannot fit in memory (issue 15):
+#: sparse, top-k neighbour models whose memory grows with the catalogue, not its square.
+STAND_INS: dict[str, str] = {"ease": "rp3beta", "easerp3": "rp3beta"}
+#: Memory kept free beside a model's own estimate (the data, scoring batches, the rest).
+MEMORY_RESERVE = 2 * 2**30
+
+
+def memory_budget() -> int:
+    """Bytes a model may take: the memory available now (``psutil``) less :data:`MEMORY_RESERVE`."""
+    import psutil
+
+    return max(0, int(psutil.virtual_memory().available) - MEMORY_RESERVE)
+
+
+def cannot_fit(rec: Recommender, train: TrainData, budget: int) -> str | None:
+    """One line saying why ``rec`` cannot be fitted on ``train`` within ``budget`` bytes, or
+    None when it can (or does not say what it needs: only models with ``memory_bytes``, such as
+    EASE^R's dense item-item matrix, are checked)."""
+    need = getattr(rec, "memory_bytes", None)
+    if not callable(need):
+        return None
+    n = int(need(train))
+    if n <= budget:
+        return None
+    return (
+        f"{rec.name} skipped: it needs about {_size(n)} for {train.num_songs:,} songs, "
+        f"{_size(budget)} are free"
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
 @dataclass
 class UserSelection:
     """Every candidate's recorded run, and which one won on validation (``selection``)."""
 
     results: dict[str, TrainResult]
     selection: dict[str, Any]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Candidates left out because they cannot fit in memory, with the one-line reason."""
+        return dict(self.selection.get("skipped") or {})
 
     @property
     def best(self) -> TrainResult:
@@ -284,8 +323,14 @@ def train_and_select(
     activate: bool = True,
     select_by: str = SELECT_BY,
     progress: Callable[[str], None] | None = None,
+    memory: int | None = None,
 ) -> UserSelection:
     """Fit, validate, test and record every candidate; activate the best on validation.
+
+    A candidate that cannot fit in ``memory`` bytes (default :func:`memory_budget`; see
+    :func:`cannot_fit`) is skipped with a one-line reason (logged, and in
+    ``selection["skipped"]``) and its scalable stand-in (:data:`STAND_INS`) is fitted instead
+    when it is not a candidate already (issue 15: EASE^R's dense matrix at 200,000 songs).
 
     The choice reads the validation period only (the plays after training, before the test
     period); test figures are recorded and reported, never compared. The winner's run gets a
@@ -302,13 +347,26 @@ def train_and_select(
     """
     if not names:
         raise ValueError("names must list at least one model (got none)")
+    budget = memory_budget() if memory is None else int(memory)
     results: dict[str, TrainResult] = {}
-    for entry in names:
+    skipped: dict[str, str] = {}
+    todo = list(names)
+    while todo:
+        entry = todo.pop(0)
         name = entry.name if isinstance(entry, Recommender) else str(entry)
-        if name in results:
+        if name in results or name in skipped:
             raise ValueError(f"model {name!r} is listed twice")
         args = (overrides or {}).get(name) or {}
         rec = entry if isinstance(entry, Recommender) else make_recommender(name, **args)
+        reason = cannot_fit(rec, exp.train, budget)
+        if reason is not None:
+            skipped[name] = reason
+            log.warning("%s", reason)
+            stand_in = STAND_INS.get(name)
+            listed = {e.name if isinstance(e, Recommender) else str(e) for e in names}
+            if stand_in and stand_in not in listed and stand_in not in todo:
+                todo.append(stand_in)
+            continue
         adopt = getattr(rec, "adopt", None)
         if callable(adopt):
             adopt(
@@ -326,16 +384,43 @@ def train_and_select(
             validate=True,
             recommender=rec,
         )
+    if not results:
+        raise ModelError(
+            "no user-task candidate fits in memory: " + "; ".join(skipped.values()),
+            hint="add a sparse model such as rp3beta or itemknn to the candidates",
+        )
     val = {n: float(r.val_metrics[select_by]) for n, r in results.items() if r.val_metrics}
     test = {n: float(r.metrics[select_by]) for n, r in results.items()}
     selection = selection_summary(val, test, metric=select_by)
     selection["runs"] = {n: r.run.run_id for n, r in results.items()}
+    if skipped:
+        selection["skipped"] = skipped
     winner = results[selection["best"]]
     (winner.run.path / "selection.json").write_text(json.dumps(selection, indent=2))
     if activate:
         set_active(runs_root, winner.run.run_id)
     log.info("user task: %s wins on validation %s", selection["best"], select_by)
     return UserSelection(results, selection)
+
+
+#: Hyper-parameters a baseline chose on validation, as recorded in its ``fit_info``: a rebuilt
+#: run refits with them instead of searching its grid again (on a large graph that search was
+#: minutes of an API start; issue 15).
+_CHOSEN: dict[str, tuple[str, ...]] = {
+    "ease": ("l2",),
+    "rp3beta": ("alpha", "beta"),
+}
+
+
+def _refit_args(name: str, run: RunInfo) -> dict[str, Any]:
+    """The run's constructor overrides with its validation-chosen values in place of grids."""
+    if name in GNN_MODELS:
+        return {}
+    args = dict(run.config.get("overrides") or {})
+    for key in _CHOSEN.get(name, ()):
+        if run.fit_info.get(key) is not None:
+            args[key] = run.fit_info[key]
+    return args
 
 
 def load_trained(run: RunInfo) -> tuple[Recommender, GraphSnapshot]:
@@ -354,7 +439,8 @@ def load_trained(run: RunInfo) -> tuple[Recommender, GraphSnapshot]:
     exp = prepare(
         snap, test_frac=run.config.get("test_frac", 0.2), val_frac=run.config.get("val_frac", 0.1)
     )
-    rec = make_recommender(run.config.get("registry_name", run.model))
+    name = run.config.get("registry_name", run.model)
+    rec = make_recommender(name, **_refit_args(name, run))
     if isinstance(rec, _GNNRecommender):
         gnn_cfg = run.config.get("gnn") or {}
         fields = GNNConfig.__dataclass_fields__
@@ -383,10 +469,20 @@ def compare_models(
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Every model through the harness's :func:`gnn.core._harness.compare`, one at a time (for
-    progress), on the experiment's split; the oracle last, never recorded as a run."""
-    entries: list[tuple[str, Recommender]] = [
-        (n, make_recommender(n, **(overrides or {}).get(n, {}))) for n in names
-    ]
+    progress), on the experiment's split; the oracle last, never recorded as a run. A model
+    that cannot fit in the memory available (:func:`cannot_fit`) is left out with its one-line
+    reason in ``df.attrs["skipped"]``."""
+    entries: list[tuple[str, Recommender]] = []
+    skipped: dict[str, str] = {}
+    budget = memory_budget()
+    for n in names:
+        rec = make_recommender(n, **(overrides or {}).get(n, {}))
+        reason = cannot_fit(rec, exp.train, budget)
+        if reason is None:
+            entries.append((n, rec))
+        else:
+            skipped[n] = reason
+            log.warning("%s", reason)
     if oracle is not None:
         entries.append(("oracle", oracle))
     frames = []
@@ -402,4 +498,5 @@ def compare_models(
     )
     if "oracle" in df.index:
         df["ndcg@10_of_oracle"] = df["ndcg@10"] / df.loc["oracle", "ndcg@10"]
+    df.attrs["skipped"] = skipped
     return df
