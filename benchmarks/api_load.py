@@ -17,6 +17,11 @@ precomputed recommendations, zero errors. Prints a table and saves
 ``benchmarks/results/api_load.json``.
 
     python benchmarks/api_load.py [--seconds 30] [--clients 32] [--workers 1] [--reuse]
+        [--only recommendations_rules]
+
+``--only`` measures the named scenarios (in every mode the plan runs them in) and replaces
+their figures in an existing ``--out`` file, keeping the others; each figure carries the time
+it was measured (``measured_at``).
 
 It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``, ports
 27687/27474, started when needed) and WIPES it first (unless ``--reuse``); set NEO4J_URI to
@@ -53,7 +58,10 @@ import numpy as np  # noqa: E402
 USERS, SONGS, ARTISTS = 1000, 5000, 500
 #: Listeners created after training, scored by fold-in (``recommendations_fold_in``).
 FOLD_USERS = 200
-WORK = Path.home() / ".spotify-engine" / "bench-api"
+#: The benchmark's world (graph files, runs, logs); SPOTIFY_ENGINE_BENCH_API_DIR moves it.
+WORK = Path(
+    os.environ.get("SPOTIFY_ENGINE_BENCH_API_DIR", Path.home() / ".spotify-engine" / "bench-api")
+)
 
 
 def build(driver: Any, settings: Any, *, epochs: int) -> dict[str, Any]:
@@ -304,6 +312,18 @@ def stop_api(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def out_config(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "workers": args.workers,
+        "users": USERS,
+        "songs": SONGS,
+        "client": "aiohttp in a separate process",
+        "server": "spotify-engine serve (uvicorn, uvloop/httptools when installed)",
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -311,7 +331,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--reuse", action="store_true", help="keep the graph and run of a previous run")
-    ap.add_argument("--only", default="", help="comma-separated scenarios")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios; their figures replace theirs in an existing --out file",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "api_load.json")
     args = ap.parse_args()
 
@@ -382,15 +406,7 @@ def main() -> None:
         }
         print(f"target {verdict}")
     out = {
-        "config": {
-            "clients": args.clients,
-            "seconds": args.seconds,
-            "workers": args.workers,
-            "users": USERS,
-            "songs": SONGS,
-            "client": "aiohttp in a separate process",
-            "server": "spotify-engine serve (uvicorn, uvloop/httptools when installed)",
-        },
+        "config": out_config(args),
         "setup": setup,
         "results": results,
         "target": verdict,
@@ -401,6 +417,18 @@ def main() -> None:
         },
         "note": "timings on a shared 2-core machine are noisy; rerun on a quiet one",
     }
+    for r in results.values():
+        r["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    partial = dict(results)
+    if only and args.out.is_file():
+        # a partial run updates its scenarios in the saved file and keeps the others
+        saved = json.loads(args.out.read_text())
+        results = {**saved.get("results", {}), **results}
+        out = {**saved, "results": results, "target": saved.get("target") or verdict}
+        out["partial_runs"] = [
+            *saved.get("partial_runs", []),
+            {"only": sorted(only), "config": out_config(args), "results": dict(partial)},
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import neo4j
@@ -751,12 +752,13 @@ def test_schemathesis_finds_no_server_errors(client: httpx.Client, tmp_path: Pat
     assert " passed" in out and "13/13" in out, out[-2000:]
 
 
-def test_trained_task_models_answer_once_activated(
+@pytest.fixture(scope="module")
+def task_runs(
     client: httpx.Client, world: World, driver: neo4j.Driver, neo4j_settings: Settings
-) -> None:
-    """Issues 6 and 7: once a session and a playlist run are activated, the running API loads
-    them (no restart) and answers with exactly what the models rank."""
-    from gnn import load_next_song_predictor, load_playlist_continuer
+) -> tuple[Any, str, str]:
+    """A markov session run and an itemknn playlist run, trained on the world's graph and
+    activated; returns ``(snapshot, session run id, playlist run id)`` once the running API
+    has loaded both (no restart)."""
     from gnn.graph._export import export_snapshot
     from gnn.playlists._pipeline import train_playlist_models
     from gnn.sessions._pipeline import compare_session_models, prepare_sessions
@@ -776,9 +778,23 @@ def test_trained_task_models_answer_once_activated(
         session_ok = (active.get("session") or {}).get("run_id") == session_run
         playlist_ok = (active.get("playlist") or {}).get("run_id") == playlist_run
         if session_ok and playlist_ok:
-            break
+            return snap, session_run, playlist_run
         assert time.monotonic() < deadline, active
         time.sleep(0.5)
+
+
+def test_trained_task_models_answer_once_activated(
+    client: httpx.Client,
+    world: World,
+    driver: neo4j.Driver,
+    neo4j_settings: Settings,
+    task_runs: tuple[Any, str, str],
+) -> None:
+    """Issues 6 and 7: once a session and a playlist run are activated, the running API loads
+    them (no restart) and answers with exactly what the models rank."""
+    from gnn import load_next_song_predictor, load_playlist_continuer
+
+    snap, session_run, playlist_run = task_runs
 
     seeds = [str(s) for s in snap.song_ids[snap.play_song[:2]]]
     want = load_next_song_predictor(world.runs_root).predict_next(recent_song_ids=seeds, k=5)
@@ -821,6 +837,96 @@ def test_trained_task_models_answer_once_activated(
         json={"song_ids": members[:3], "k": 5, "exclude_artists": [artist]},
     ).json()
     assert r["model"] == "itemknn" and _ids(r) == want_ids
+
+
+def test_max_per_artist_on_the_task_models(
+    client: httpx.Client,
+    world: World,
+    driver: neo4j.Driver,
+    neo4j_settings: Settings,
+    task_runs: tuple[Any, str, str],
+) -> None:
+    """Issue 14 item 4: ``max_per_artist`` holds on the MODEL paths of next song and playlist
+    continuation (not only on the graph fallbacks): the answer is the model's own ranking cut
+    in order at ``cap`` songs per artist, still ``k`` long."""
+    from gnn import load_next_song_predictor, load_playlist_continuer
+
+    snap, session_run, playlist_run = task_runs
+    artists = _artists(driver, neo4j_settings.neo4j_database)
+    n_songs = len(snap.song_ids)
+
+    def capped(ranked: list[tuple[str, float]], skip: list[str], cap: int | None) -> list[str]:
+        out: list[str] = []
+        seen: Counter[str] = Counter()
+        for s, _ in ranked:
+            a = artists.get(s, (None, None))[1]
+            if s in skip or (cap is not None and a is not None and seen[a] >= cap):
+                continue
+            if a is not None:
+                seen[a] += 1
+            out.append(s)
+            if len(out) == 10:
+                break
+        return out
+
+    def most_per_artist(ids: list[str]) -> int:
+        return max(Counter(artists.get(s, (None, s))[1] for s in ids).values())
+
+    session = load_next_song_predictor(world.runs_root)
+    playlist = load_playlist_continuer(world.runs_root)
+    # inputs whose uncapped model lists repeat an artist, so that an uncapped answer fails
+    session_seed = next(
+        (
+            [s]
+            for s in (str(x) for x in snap.song_ids[snap.play_song[:200]])
+            if most_per_artist(
+                capped(session.predict_next(recent_song_ids=[s], k=n_songs), [s], None)
+            )
+            > 1
+        ),
+        None,
+    )
+    assert session_seed, "no session seed whose model list repeats an artist"
+    playlists = (
+        [str(snap.song_ids[i]) for i in snap.playlist_song[1][snap.playlist_song[0] == p]][:3]
+        for p in range(min(snap.num_playlists, 200))
+    )
+    playlist_seeds = next(
+        (
+            m
+            for m in playlists
+            if len(m) == 3
+            and most_per_artist(capped(playlist.continue_playlist(song_ids=m, k=n_songs), m, None))
+            > 1
+        ),
+        None,
+    )
+    assert playlist_seeds, "no playlist whose model list repeats an artist"
+    cases = [
+        (
+            "/sessions/next",
+            {"recent_song_ids": session_seed},
+            session.predict_next(recent_song_ids=session_seed, k=n_songs),
+            session_seed,
+            session_run,
+        ),
+        (
+            "/playlists/continue",
+            {"song_ids": playlist_seeds},
+            playlist.continue_playlist(song_ids=playlist_seeds, k=n_songs),
+            playlist_seeds,
+            playlist_run,
+        ),
+    ]
+    for path, body, ranked, skip, run in cases:
+        uncapped = capped(ranked, skip, None)
+        r = client.post(path, json={**body, "k": 10}).json()
+        assert r["run_id"] == run and r["fallback"] is False and _ids(r) == uncapped
+        for cap in (1, 2):
+            r = client.post(path, json={**body, "k": 10, "max_per_artist": cap}).json()
+            assert r["run_id"] == run and r["fallback"] is False, r
+            assert _ids(r) == capped(ranked, skip, cap), (path, cap, r)
+            assert len(r["items"]) == 10 and most_per_artist(_ids(r)) <= cap, (path, cap, r)
 
 
 def test_issue18_session_mixture_served_over_http(

@@ -178,13 +178,15 @@ def test_metrics_render_the_active_runs() -> None:
 
 def test_batched_live_ranking_equals_one_by_one() -> None:
     """Concurrent live requests are scored in one batch; each gets exactly what it gets alone,
-    whatever its rules, k and max_per_artist (including the whole-catalogue rerun of a cap)."""
+    whatever its rules, k and max_per_artist (including the whole-catalogue rerun of a cap).
+    Issue 14 item 7: so do requests served from a user's memoised ranking (a second round),
+    including a memo cut short of the catalogue (exact ranking when it runs out)."""
     import asyncio
 
     import numpy as np
 
     from api.services.models import LiveModel
-    from api.services.recommendations import _batcher, _rank
+    from api.services.recommendations import _rank, _RankBatcher
     from api.services.rules import Rules
     from gnn.graph._data import build_train_data, random_snapshot
     from gnn.users import EASE
@@ -208,19 +210,25 @@ def test_batched_live_ranking_equals_one_by_one() -> None:
         )
         requests.append((n % 30, 1 + n % 12, [None, 1, 2][n % 3], rules))
 
-    async def all_at_once() -> list[tuple[np.ndarray, np.ndarray]]:
-        return await asyncio.gather(
-            *(_batcher(live).rank(u, k, rules, cap) for u, k, cap, rules in requests)
-        )
+    for memo_songs in (80, 15):
+        batcher = _RankBatcher(live, memo_songs=memo_songs)
 
-    batched = asyncio.run(all_at_once())
-    assert sum(len(ids) for ids, _ in batched) > 0
-    for (u, k, cap, rules), (ids, scores) in zip(requests, batched, strict=True):
-        ((one_ids, one_scores),) = _rank(live, [(u, k, cap, rules.song_mask(snap))])
-        assert ids.tolist() == one_ids.tolist() and np.allclose(scores, one_scores)
-        assert len(ids) <= k
-        mask = rules.song_mask(snap)
-        assert mask is None or mask[ids].all()
+        async def all_at_once(b: _RankBatcher = batcher) -> list[tuple[np.ndarray, np.ndarray]]:
+            return await asyncio.gather(
+                *(b.rank(u, k, rules, cap) for u, k, cap, rules in requests)
+            )
+
+        first = asyncio.run(all_at_once())
+        assert len(batcher._memo) == len({u for u, *_ in requests})
+        again = asyncio.run(all_at_once())  # every user now from the memo
+        assert sum(len(ids) for ids, _ in first) > 0
+        for (u, k, cap, rules), *answers in zip(requests, first, again, strict=True):
+            ((one_ids, one_scores),) = _rank(live, [(u, k, cap, rules.song_mask(snap))])
+            for ids, scores in answers:
+                assert ids.tolist() == one_ids.tolist() and np.allclose(scores, one_scores)
+                assert len(ids) <= k
+                mask = rules.song_mask(snap)
+                assert mask is None or mask[ids].all()
 
 
 def test_cache_serves_stale_once_while_reading_again() -> None:

@@ -72,8 +72,15 @@ MODEL_LOADED = Gauge(
 UNMATCHED = "<unmatched>"
 
 
+_CACHE_CHILDREN: dict[tuple[str, bool], Any] = {}
+
+
 def cache_lookup(kind: str, hit: bool) -> None:
-    CACHE.labels(kind, "hit" if hit else "miss").inc()
+    # A request looks up a dozen keys; ``labels()`` resolves its child anew each call.
+    child = _CACHE_CHILDREN.get((kind, hit))
+    if child is None:
+        child = _CACHE_CHILDREN[kind, hit] = CACHE.labels(kind, "hit" if hit else "miss")
+    child.inc()
 
 
 def neo4j_error(exc: BaseException) -> None:

@@ -67,6 +67,14 @@ def build_live(run: Any) -> LiveModel:
     full = exp.full()
     if foldable(rec):
         prepare_fold_in(rec, full)  # a graph run's cached states, so no request pays for them
+    if snap.num_users:
+        # The first ranking builds what later ones read (a graph run's embeddings of the
+        # whole graph: one forward pass, seconds); build it here, in the loading thread, not
+        # on the event loop of the first live request, which would stall every request in
+        # flight (issue 14 item 7: the rules load's slowest requests).
+        import numpy as np
+
+        rec.recommend(np.zeros(1, dtype=np.int64), 1, full)
     return LiveModel(
         run_id=run.run_id,
         name=rec.name,

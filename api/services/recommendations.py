@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -320,27 +321,73 @@ def _rank(live: LiveModel, batch: list[_RankRequest]) -> list[tuple[np.ndarray, 
     return out
 
 
+#: A user's memoised ranking (see :class:`_RankBatcher`) holds at most this many songs.
+MEMO_SONGS = 20_000
+#: Bytes of memoised rankings kept per loaded run; the least recently used go first.
+MEMO_BYTES = 256 * 2**20
+
+
 class _RankBatcher:
-    """Dynamic batching of the live rankings of concurrent requests.
+    """Dynamic batching of the live rankings of concurrent requests, over memoised rankings.
 
     A request queues its ranking and waits; the queue is scored at the next turn of the event
     loop, in one pass (one ``[n, D] x [D, S]`` product instead of n). A ranking from cached
     embeddings takes about a millisecond, less than the hand-off to a worker thread, so the
     batch is scored on the event loop itself; when a fold-in holds the model (``live.lock``),
-    it goes to a worker thread and waits there. Results equal one-by-one ranking exactly
-    (``tests/test_api_units.py``).
+    it goes to a worker thread and waits there.
+
+    Memo (issue 14, item 7): the first request for a user ranks their whole catalogue (up to
+    ``memo_songs`` songs) once; later requests for them, whatever their rules, k and cap, read
+    that ranking in order, keep the songs their rules allow and cut with the cap. The loaded
+    run's scores of a user of its snapshot never change (a user with new plays is folded in,
+    not ranked here), so the memo needs no expiry; it lives as long as the loaded run. A
+    request the memo cannot fill (a list cut at ``memo_songs``) is ranked exactly. Results
+    equal one-by-one ranking exactly (``tests/test_api_units.py``): a masked ranking is the
+    full ranking (score, then song index) restricted to the allowed songs.
     """
 
-    def __init__(self, live: LiveModel) -> None:
+    def __init__(
+        self, live: LiveModel, *, memo_songs: int = MEMO_SONGS, memo_bytes: int = MEMO_BYTES
+    ) -> None:
         self.live = live
         self._queue: list[tuple[_RankRequest, asyncio.Future[tuple[np.ndarray, np.ndarray]]]] = []
+        self.memo_songs = memo_songs
+        self.memo_bytes = memo_bytes
+        self._memo: OrderedDict[int, tuple[np.ndarray, np.ndarray, bool]] = OrderedDict()
+        self._memo_size = 0
 
     async def rank(
         self, u: int, k: int, rules: Rules, max_per_artist: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        mask = rules.song_mask(self.live.snap)
+        memo = self._memo.get(u)
+        if memo is None:
+            memo = await self._remember(u)
+        else:
+            self._memo.move_to_end(u)
+        got = _from_ranking(memo, mask, k, max_per_artist, _song_artists(self.live))
+        if got is not None:
+            return got
+        return await self._queued((u, k, max_per_artist, mask))
+
+    async def _remember(self, u: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        depth = min(self.live.snap.num_songs, self.memo_songs)
+        ids, scores = await self._queued((u, depth, None, None))
+        # complete: every candidate of the user is in it (none was cut at depth)
+        memo = (ids.astype(np.int32), scores, depth == self.live.snap.num_songs or len(ids) < depth)
+        size = memo[0].nbytes + memo[1].nbytes
+        if u not in self._memo and size <= self.memo_bytes:
+            while self._memo and self._memo_size + size > self.memo_bytes:
+                _, (old_ids, old_scores, _) = self._memo.popitem(last=False)
+                self._memo_size -= old_ids.nbytes + old_scores.nbytes
+            self._memo[u] = memo
+            self._memo_size += size
+        return memo
+
+    async def _queued(self, request: _RankRequest) -> tuple[np.ndarray, np.ndarray]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[np.ndarray, np.ndarray]] = loop.create_future()
-        self._queue.append(((u, k, max_per_artist, rules.song_mask(self.live.snap)), fut))
+        self._queue.append((request, fut))
         if len(self._queue) == 1:
             loop.call_soon(self._flush, loop)
         return await fut
@@ -386,6 +433,38 @@ def _batcher(live: LiveModel) -> _RankBatcher:
         got = _RankBatcher(live)
         live._batcher = got  # type: ignore[attr-defined]
     return got
+
+
+def _from_ranking(
+    memo: tuple[np.ndarray, np.ndarray, bool],
+    mask: np.ndarray | None,
+    k: int,
+    cap: int | None,
+    artists: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first ``k`` songs of a memoised ranking that ``mask`` allows, at most ``cap`` per
+    artist; None when the memo runs out before ``k`` and is not the whole ranking. Reads a
+    window of the ranking, widened eightfold until it suffices."""
+    from gnn.users import cap_ranked
+
+    ids, scores, complete = memo
+    window = min(len(ids), max(10 * k, 100))
+    while True:
+        i, s = ids[:window], scores[:window]
+        if mask is not None:
+            keep = mask[i]
+            i, s = i[keep], s[keep]
+        if cap is None:
+            if len(i) >= k or (window == len(ids) and complete):
+                return i[:k].astype(np.int64), s[:k]
+        else:
+            got, got_scores, short = cap_ranked(i[None, :], s[None, :], artists, k, cap)
+            if not short[0] or (window == len(ids) and complete):
+                n = int((got[0] >= 0).sum())
+                return got[0][:n], got_scores[0][:n]
+        if window == len(ids):
+            return None
+        window = min(len(ids), window * 8)
 
 
 def _live_items(

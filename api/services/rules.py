@@ -9,10 +9,11 @@ still returns ``k`` items when ``k`` allowed songs exist.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -64,8 +65,8 @@ class Rules:
         }
 
     def allows(
-        self, song_id: str, artist_keys: Iterable[str], genre_ids: Iterable[str],
-        genre_names: Iterable[str],
+        self, song_id: str, artist_keys: Iterable[str], genre_ids: Collection[str],
+        genre_names: Collection[str],
     ) -> bool:  # fmt: skip
         """Whether a song passes, exactly as the statements' ``WHERE`` tests it: an artist is
         excluded by id or lower-case name; ``artist_keys`` holds both of the song's artists',
@@ -74,12 +75,20 @@ class Rules:
         if song_id in self.exclude_songs:
             return False
         if self.exclude_artists:
-            banned = {*self.exclude_artists, *(a.lower() for a in self.exclude_artists)}
+            banned = self._banned
             if any(a in banned for a in artist_keys):
                 return False
         if self.genre:
-            return self.genre in set(genre_ids) or self.genre.lower() in set(genre_names)
+            return self.genre in genre_ids or self._genre_lower in genre_names
         return True
+
+    @functools.cached_property
+    def _banned(self) -> frozenset[str]:
+        return frozenset({*self.exclude_artists, *(a.lower() for a in self.exclude_artists)})
+
+    @functools.cached_property
+    def _genre_lower(self) -> str | None:
+        return None if self.genre is None else self.genre.lower()
 
     def song_mask(self, snap: Any) -> np.ndarray | None:
         """Allowed songs of a :class:`gnn.graph.GraphSnapshot` (None: no rule).
