@@ -488,6 +488,7 @@ def main() -> None:
                     )  # fmt: skip
                     per_seed[str(seed)] = res
                     print_user_seed(name, seed, res)
+                    out["datasets"][name] = {"per_seed": per_seed}  # the seeds done so far
                     _save(args.out, out | {"partial": True})
                 out["datasets"][name] = {"per_seed": per_seed, "summary": summarise_user(per_seed)}
                 print_user_summary(name, out["datasets"][name]["summary"])
