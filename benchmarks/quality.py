@@ -13,8 +13,9 @@ default 42,43,44), all loaded into Neo4j and exported from it (the product's rea
 ``reference`` (the reference project's own data, ``../shared/data/reference-synthetic``,
 1,000 users / 5,000 songs, through the sessions-CSV reader) runs once, seed-independent.
 
-Per (shape, seed): every explainable model (EnhancedGAT, EASE^R, RP3beta, ItemKNN and their
-``easerp3`` blend, EASE^R + w RP3beta with w picked on validation) is fitted
+Per (shape, seed): every explainable model (EnhancedGAT, EASE^R, RP3beta, ItemKNN, their
+``easerp3`` blend, EASE^R + w RP3beta with w picked on validation, and ``hybrid``, the
+exactly explainable taste hybrid of ``gnn.users.TasteHybrid``) is fitted
 with ``gnn.users.train_and_select``, so the served model is the one ``spotify-engine train``
 would serve (best validation NDCG@10); the other baselines (Popularity, ...) and the oracle go
 through the same harness. Reported: test Recall@10, NDCG@10, validation NDCG@10, coverage,
@@ -25,7 +26,7 @@ It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``,
 27687/27474) and wipes it; set NEO4J_URI to use another server (it will be wiped too).
 
     python benchmarks/quality.py [--datasets generator,lastfm,small] [--seeds 42,43,44]
-        [--models ...] [--quick] [--repeat]
+        [--models ...] [--quick] [--repeat] [--snapshot-cache DIR]
     python benchmarks/quality.py --task session [--quick] [--seeds 42,43,44]
         [--datasets generator,lastfm] [--snapshot-cache DIR] [--max-positions N]
 
@@ -81,8 +82,8 @@ MODELS = ("popularity", "itemknn", "ease", "rp3beta", "lightgcn", "basicgat", "e
 BASELINES = ("popularity", "itemknn", "ease", "rp3beta", "lightgcn")
 #: User task, per shape and seed: the served candidates (explainable, chosen on validation)
 #: and the other models compared on the same split.
-USER_MODELS = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "popularity")
-SERVABLE = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3")
+USER_MODELS = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "hybrid", "popularity")
+SERVABLE = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "hybrid")
 USER_SHAPES = ("generator", "lastfm", "small")
 SEEDS = (42, 43, 44)
 SUMMARY = ("ndcg@10", "recall@10", "val_ndcg@10", "train_seconds")
@@ -197,21 +198,37 @@ def run_user_seed(
     tmp: Path,
     quick: bool,
     repeat: bool = False,
+    cache: Path | None = None,
 ) -> dict:
     """One shape at one seed: load through Neo4j, export, select the served model on
     validation, compare the rest and the oracle on the same split; with ``repeat``, fit the
-    served model once more with the same seed and record the NDCG@10 difference."""
+    served model once more with the same seed and record the NDCG@10 difference.
+
+    With ``cache``, the loaded data folder and the exported snapshot are kept there
+    (``<source>-<size>-<seed>/`` and ``.npz``) and reused by later runs of the same shape, size
+    and seed (they were loaded through Neo4j and exported from it the first time)."""
+    from gnn.graph import load_snapshot, save_snapshot
+
     session_mod = _sibling("_quality_session")
-    folder = tmp / f"{shape}-{seed}"
+    source = "lastfm" if shape == "lastfm" else "generator"
+    size = "small" if shape == "small" else "quick" if quick else "full"
+    name = f"{source}-{size}-{seed}"
+    folder = (cache or tmp) / name
     cfg = user_config(shape, quick, seed)
-    t0 = time.perf_counter()
-    session_mod.load_shape(
-        "lastfm" if shape == "lastfm" else "generator", cfg, driver, settings, folder
-    )
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    snap = export_snapshot(driver, settings.neo4j_database)
-    export_s = time.perf_counter() - t0
+    cached = cache is not None and (cache / f"{name}.npz").is_file() and folder.is_dir()
+    load_s = export_s = 0.0
+    if cached:
+        assert cache is not None
+        snap = load_snapshot(cache / f"{name}.npz")
+    else:
+        t0 = time.perf_counter()
+        session_mod.load_shape(source, cfg, driver, settings, folder)
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        snap = export_snapshot(driver, settings.neo4j_database)
+        export_s = time.perf_counter() - t0
+        if cache is not None:
+            save_snapshot(snap, cache / f"{name}.npz")
     exp = prepare(snap)
     if shape == "lastfm":
         oracle = lastfm_oracle(snap, folder / "generated", session_mod)
@@ -247,6 +264,7 @@ def run_user_seed(
         "evaluated_users": int(next(iter(rows.values()))["n_users"]),
         "load_seconds": round(load_s, 1),
         "export_seconds": round(export_s, 2),
+        "snapshot_cached": cached,
         "compare_seconds": round(time.perf_counter() - t0, 1),
         "models": rows,
         "selected": selected,
@@ -396,7 +414,8 @@ def main() -> None:
         "--snapshot-cache",
         type=Path,
         default=None,
-        help="session, playlist: keep exported snapshots here and reuse them (same shape, size, seed)",
+        help="keep exported snapshots (user task: and the loaded data) here and reuse them "
+        "(same shape, size, seed)",
     )
     ap.add_argument(
         "--max-positions",
@@ -464,10 +483,12 @@ def main() -> None:
                 for seed in seeds:
                     print(f"== user / {name} / seed {seed}", flush=True)
                     res = run_user_seed(
-                        name, seed, driver, settings, models, Path(tmp), args.quick, args.repeat
-                    )
+                        name, seed, driver, settings, models, Path(tmp), args.quick, args.repeat,
+                        cache=args.snapshot_cache,
+                    )  # fmt: skip
                     per_seed[str(seed)] = res
                     print_user_seed(name, seed, res)
+                    out["datasets"][name] = {"per_seed": per_seed}  # the seeds done so far
                     _save(args.out, out | {"partial": True})
                 out["datasets"][name] = {"per_seed": per_seed, "summary": summarise_user(per_seed)}
                 print_user_summary(name, out["datasets"][name]["summary"])

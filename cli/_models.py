@@ -182,8 +182,9 @@ def train(
         str | None,
         typer.Option(
             help="user task: best (all explainable models: enhancedgat, ease, rp3beta, "
-            "itemknn; default: the best on validation NDCG@10 is served), enhancedgat, "
-            "basicgat, lightgcn, ease, rp3beta, itemknn, popularity; session task: best "
+            "itemknn, easerp3, hybrid; default: the best on validation NDCG@10 is served), "
+            "enhancedgat, basicgat, lightgcn, ease, rp3beta, itemknn, easerp3, hybrid, "
+            "popularity; session task: best "
             "(default: all, the best on validation MRR@20 is served), popularity, markov, "
             "sknn, vsknn, stan, sessiongnn, sessionhybrid, sessionmix; "
             "playlist task: playlistmix, playlisthybrid, playlistgnn, ease, hybridknn, itemknn, "

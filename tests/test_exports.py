@@ -233,6 +233,7 @@ EXPORTS: dict[str, list[str]] = {
         "RecModel",
         "ShardedConfig",
         "SimpleTrainer",
+        "TasteHybrid",
         "TrainResult",
         "USER_TASK_EDGE_TYPES",
         "UserEdges",

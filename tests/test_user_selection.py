@@ -105,7 +105,7 @@ def test_served_run_is_active_and_written_back_with_evidence(
     sel = train_and_select(
         exp, runs_root=runs, overrides={"enhancedgat": {"epochs": 2, "embedding_dim": 16}}
     )
-    assert list(sel.results) == ["enhancedgat", "ease", "rp3beta", "itemknn", "easerp3"]
+    assert list(sel.results) == ["enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "hybrid"]
     best = sel.best
     assert get_active(runs) == best.run.run_id
     wb = write_back(graph, db, best.recommender, exp, best.run.run_id, users=np.arange(5), k=5)
@@ -157,5 +157,5 @@ def test_cli_train_serves_the_validation_winner_by_default(tmp_path: Path):
     winner = line.removeprefix("served user model: ").split(" ")[0]
     active = get_active(tmp_path / "runs")
     assert active is not None and load_run(tmp_path / "runs", active).model == winner
-    for name in ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3"):
+    for name in ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "hybrid"):
         assert name in proc.stdout

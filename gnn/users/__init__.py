@@ -17,6 +17,7 @@ from gnn.users._explained import (
     writeback_rows,
 )
 from gnn.users._foldin import FoldIn, fold_in, foldable, prepare_fold_in
+from gnn.users._hybrid import TasteHybrid
 from gnn.users._inductive import UserEdges, UserEncoder, user_encoder
 from gnn.users._models import BasicGAT, EnhancedGAT, LightGCNModel, RecModel
 from gnn.users._pipeline import (
@@ -74,6 +75,7 @@ __all__ = [
     "RecModel",
     "ShardedConfig",
     "SimpleTrainer",
+    "TasteHybrid",
     "TrainResult",
     "USER_TASK_EDGE_TYPES",
     "UserEdges",

@@ -37,12 +37,13 @@ from gnn.graph._snapshot import GraphSnapshot
 from gnn.users._baselines import EASE, ItemKNN, LinearBlend, RP3beta
 from gnn.users._diversity import cap_ranked, song_artists
 from gnn.users._explained import POOL, Explained, _exact, writeback_rows
+from gnn.users._hybrid import TasteHybrid
 from gnn.users._inductive import LIKED_BY, UserEdges, UserEncoder, user_encoder
 from gnn.users._models import LISTENED_BY
 from graphdb import RecommendationRow
 
 #: The models whose score is a fixed function of the user's history row.
-FOLDABLE = (EASE, ItemKNN, RP3beta, LinearBlend)
+FOLDABLE = (EASE, ItemKNN, RP3beta, LinearBlend, TasteHybrid)
 
 
 def _inductive(rec: Recommender) -> bool:

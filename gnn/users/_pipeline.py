@@ -32,6 +32,7 @@ from gnn.graph._data import Split, TrainData, build_train_data, relevant_items, 
 from gnn.graph._snapshot import GraphSnapshot, load_snapshot, save_snapshot
 from gnn.users._baselines import EASE, ItemKNN, LinearBlend, Oracle, Popularity, RP3beta
 from gnn.users._diversity import choose_cap
+from gnn.users._hybrid import TasteHybrid
 from gnn.users._recommenders import (
     BasicGATRecommender,
     EnhancedGATRecommender,
@@ -50,6 +51,7 @@ MODELS: dict[str, Callable[..., Recommender]] = {
     "ease": EASE,
     "rp3beta": RP3beta,
     "easerp3": LinearBlend,
+    "hybrid": TasteHybrid,
     "lightgcn": LightGCNRecommender,
     "basicgat": BasicGATRecommender,
     "enhancedgat": EnhancedGATRecommender,
@@ -202,8 +204,9 @@ def train_model(
 #: The user task's baselines (what a served model is measured against).
 USER_BASELINES = ("popularity", "itemknn", "ease", "rp3beta")
 #: What ``spotify-engine train --model best`` fits: every explainable model, so the winner can
-#: always be written back with its evidence (``easerp3`` reuses the fitted EASE^R and RP3beta).
-SELECT_CANDIDATES = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3")
+#: always be written back with its evidence (``easerp3`` and ``hybrid`` reuse the fitted EASE^R
+#: and RP3beta).
+SELECT_CANDIDATES = ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "hybrid")
 #: The validation metric the served user model is chosen by.
 SELECT_BY = "ndcg@10"
 
@@ -252,7 +255,7 @@ def selection_summary(
 
 #: What stands in for a model the harness skips because it cannot fit in memory (issue 15):
 #: sparse, top-k neighbour models whose memory grows with the catalogue, not its square.
-STAND_INS: dict[str, str] = {"ease": "rp3beta", "easerp3": "rp3beta"}
+STAND_INS: dict[str, str] = {"ease": "rp3beta", "easerp3": "rp3beta", "hybrid": "rp3beta"}
 #: Memory kept free beside a model's own estimate (the data, scoring batches, the rest).
 MEMORY_RESERVE = 2 * 2**30
 
@@ -409,6 +412,7 @@ def train_and_select(
 _CHOSEN: dict[str, tuple[str, ...]] = {
     "ease": ("l2",),
     "rp3beta": ("alpha", "beta"),
+    "hybrid": ("weights", "ease_l2", "rp3_alpha", "rp3_beta"),
 }
 
 
