@@ -58,11 +58,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-# benchmarks/ingest.py must not shadow the ingest package. Not in a process that
-# multiprocessing spawns (``__mp_main__``): it runs this module again after restoring the
-# parent's path, and its target (api_load's load generator) is imported from HERE.
-if __name__ == "__main__":
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 os.environ.setdefault(
     "SPOTIFY_ENGINE_NEO4J_HOME", str(Path.home() / ".spotify-engine" / "neo4j-bench")
 )
