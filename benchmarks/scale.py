@@ -58,7 +58,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+# benchmarks/ingest.py must not shadow the ingest package; not in a process multiprocessing
+# spawns (``__mp_main__``), which needs HERE to import api_load's load generator
+if __name__ == "__main__":
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 os.environ.setdefault(
     "SPOTIFY_ENGINE_NEO4J_HOME", str(Path.home() / ".spotify-engine" / "neo4j-bench")
 )
@@ -514,6 +517,9 @@ def stage_api(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]
     # own name, so that the load generator's spawned process can import it too
     sys.path.append(str(HERE))
     api_load = importlib.import_module("api_load")
+    # api_load drops HERE from the path as it is imported; its spawned load generator is
+    # unpickled by the name api_load, from this process's path: HERE goes back, last
+    sys.path.append(str(HERE))
 
     s = _settings()
     driver = _driver()
