@@ -544,6 +544,19 @@ class RP3beta(Recommender):
         return 0 if self.similarity_ is None else int(self.similarity_.nnz)
 
 
+def adopt_ease_rp3(model: Any, fitted: dict[str, Recommender], seconds: dict[str, float]) -> None:
+    """Give ``model`` (a :class:`LinearBlend` or a taste hybrid: ``ease``, ``rp3`` and
+    ``reused_seconds`` attributes) the fitted ``ease`` and ``rp3beta`` of a selection, adding
+    their training seconds to the seconds it reused."""
+    ease, rp3 = fitted.get("ease"), fitted.get("rp3beta")
+    if isinstance(ease, EASE) and ease.weights_ is not None:
+        model.ease = ease
+        model.reused_seconds += seconds.get("ease", 0.0)
+    if isinstance(rp3, RP3beta) and rp3.similarity_ is not None:
+        model.rp3 = rp3
+        model.reused_seconds += seconds.get("rp3beta", 0.0)
+
+
 class LinearBlend(Recommender):
     """EASE^R plus ``w`` times RP3beta, both linear in the user's history, so the blend is too:
     ``score(u) = x_u @ (B + w c W)``, with ``c`` a global scale that puts the two on the same
@@ -577,13 +590,7 @@ class LinearBlend(Recommender):
 
     def adopt(self, fitted: dict[str, Recommender], seconds: dict[str, float]) -> None:
         """Reuse fitted ``ease`` and ``rp3beta`` models (the others are ignored)."""
-        ease, rp3 = fitted.get("ease"), fitted.get("rp3beta")
-        if isinstance(ease, EASE) and ease.weights_ is not None:
-            self.ease = ease
-            self.reused_seconds += seconds.get("ease", 0.0)
-        if isinstance(rp3, RP3beta) and rp3.similarity_ is not None:
-            self.rp3 = rp3
-            self.reused_seconds += seconds.get("rp3beta", 0.0)
+        adopt_ease_rp3(self, fitted, seconds)
 
     def memory_bytes(self, train: TrainData) -> int:
         """Peak bytes :meth:`fit` needs: EASE^R's (:meth:`EASE.memory_bytes`) unless a fitted

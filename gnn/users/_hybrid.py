@@ -56,7 +56,7 @@ import torch
 
 from gnn.core._recommender import Recommender
 from gnn.graph._data import TrainData, genre_multi_hot
-from gnn.users._baselines import COLD_SCORE, EASE, RP3beta, _check_view
+from gnn.users._baselines import COLD_SCORE, EASE, RP3beta, _check_view, adopt_ease_rp3
 from gnn.users._diversity import song_artists
 from spotify_engine.errors import NotFittedError
 
@@ -158,13 +158,7 @@ class TasteHybrid(Recommender):
 
     def adopt(self, fitted: dict[str, Recommender], seconds: dict[str, float]) -> None:
         """Reuse fitted ``ease`` and ``rp3beta`` models (the others are ignored)."""
-        ease, rp3 = fitted.get("ease"), fitted.get("rp3beta")
-        if isinstance(ease, EASE) and ease.weights_ is not None:
-            self.ease = ease
-            self.reused_seconds += seconds.get("ease", 0.0)
-        if isinstance(rp3, RP3beta) and rp3.similarity_ is not None:
-            self.rp3 = rp3
-            self.reused_seconds += seconds.get("rp3beta", 0.0)
+        adopt_ease_rp3(self, fitted, seconds)
 
     def memory_bytes(self, train: TrainData) -> int:
         """Peak bytes :meth:`fit` needs: EASE^R's (:meth:`EASE.memory_bytes`) unless a fitted
