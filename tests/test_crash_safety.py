@@ -9,7 +9,6 @@ again finishes the load exactly (issue 16).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,11 @@ import pytest
 
 from graphdb import apply_schema, wipe_graph
 from spotify_engine.settings import Settings
+
+try:
+    from tests._graph_dump import dump as _dump
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from _graph_dump import dump as _dump  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.neo4j
 
@@ -37,25 +41,6 @@ def _rows(driver: neo4j.Driver, db: str, text: str) -> list[dict]:
 
 def _count(driver: neo4j.Driver, db: str, label: str) -> int:
     return _rows(driver, db, f"MATCH (n:{label}) RETURN count(n) AS n")[0]["n"]
-
-
-def _dump(driver: neo4j.Driver, db: str) -> tuple[list[str], list[str]]:
-    """Every node and relationship with its properties (the batch record and lock aside)."""
-    nodes = _rows(
-        driver,
-        db,
-        "MATCH (n) WHERE NOT n:IngestBatch AND NOT n:IngestLock "
-        "RETURN labels(n) AS l, properties(n) AS p",
-    )
-    rels = _rows(
-        driver,
-        db,
-        "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, properties(r) AS p, b.id AS b",
-    )
-    return (
-        sorted(json.dumps(n, sort_keys=True) for n in nodes),
-        sorted(json.dumps(r, sort_keys=True) for r in rels),
-    )
 
 
 def _ingest(tmp_path: Path, out: str) -> subprocess.Popen[str]:

@@ -8,7 +8,6 @@ lands in: loading half of the sessions and then all of them gives the graph of o
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -23,6 +22,11 @@ from ingest import Loader, SyntheticConfig, generate
 from ingest._tables import SCHEMAS
 from spotify_engine.settings import Settings
 
+try:
+    from tests._graph_dump import dump as _dump
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from _graph_dump import dump as _dump  # type: ignore[no-redef]
+
 pytestmark = pytest.mark.neo4j
 
 SMALL = SyntheticConfig(users=12, songs=90, artists=10, days=5, mean_plays_per_user=20, seed=3)
@@ -31,23 +35,6 @@ SMALL = SyntheticConfig(users=12, songs=90, artists=10, days=5, mean_plays_per_u
 def _rows(driver: neo4j.Driver, db: str, text: str) -> list[dict]:
     records, _, _ = driver.execute_query(text, database_=db)
     return [r.data() for r in records]
-
-
-def _dump(driver: neo4j.Driver, db: str) -> tuple[list[str], list[str]]:
-    nodes = _rows(
-        driver,
-        db,
-        "MATCH (n) WHERE NOT n:IngestBatch AND NOT n:IngestLock RETURN labels(n) AS l, properties(n) AS p",
-    )
-    rels = _rows(
-        driver,
-        db,
-        "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, properties(r) AS p, b.id AS b",
-    )
-    return (
-        sorted(json.dumps(n, sort_keys=True) for n in nodes),
-        sorted(json.dumps(r, sort_keys=True) for r in rels),
-    )
 
 
 def _relationship_count(driver: neo4j.Driver, db: str) -> int:

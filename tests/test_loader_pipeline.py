@@ -11,7 +11,6 @@ chunk's two transactions, are completed by the next load, whatever its size.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,11 @@ from graphdb import apply_schema, wipe_graph
 from ingest import Loader, LoadResult, ingest, validate_graph
 from spotify_engine.settings import Settings
 
+try:
+    from tests._graph_dump import dump as _dump
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from _graph_dump import dump as _dump  # type: ignore[no-redef]
+
 pytestmark = pytest.mark.neo4j
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "sessions"
@@ -36,25 +40,6 @@ PENDING = "no sessions wait for aggregates"
 def _rows(driver: neo4j.Driver, db: str, text: str, **params: Any) -> list[dict]:
     records, _, _ = driver.execute_query(text, params, database_=db)
     return [r.data() for r in records]
-
-
-def _dump(driver: neo4j.Driver, db: str) -> tuple[list[str], list[str]]:
-    """Every node and relationship with its properties (the batch record and lock aside)."""
-    nodes = _rows(
-        driver,
-        db,
-        "MATCH (n) WHERE NOT n:IngestBatch AND NOT n:IngestLock "
-        "RETURN labels(n) AS l, properties(n) AS p",
-    )
-    rels = _rows(
-        driver,
-        db,
-        "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, properties(r) AS p, b.id AS b",
-    )
-    return (
-        sorted(json.dumps(n, sort_keys=True) for n in nodes),
-        sorted(json.dumps(r, sort_keys=True) for r in rels),
-    )
 
 
 def _base(driver: neo4j.Driver, settings: Settings, out: Path) -> None:
