@@ -20,11 +20,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.routers import events, health, metrics, models, playlists, sessions, songs, users
+from api.services import recommendations
 from api.services.cache import TTLCache
 from api.services.graph import Graph
 from api.services.metrics import MetricsMiddleware
 from api.services.models import ModelService
 from api.services.online import OnlineService
+from spotify_engine.errors import GraphError
 from spotify_engine.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,24 @@ FLUSH_EVERY_S = 1.0
 DESCRIPTION = """Recommendations, explanations, next song and playlist continuation from the
 spotify-engine graph. Errors are `application/problem+json`; `POST /events/plays` needs the
 `X-API-Key` header."""
+
+
+async def _warm(app: FastAPI) -> None:
+    """The cache's warm-up (``recommendations.warm``); an API without its graph starts cold."""
+    settings: Settings = app.state.settings
+    try:
+        done = await recommendations.warm(
+            graph=app.state.graph, models=app.state.models, cache=app.state.cache,
+            max_users=settings.api_warm_users,
+        )  # fmt: skip
+    except GraphError as exc:
+        log.warning("cache warm-up skipped: %s", exc)
+        return
+    if done["users"]:
+        log.info(
+            "cache warm-up: %d users' rows, %d rankings in %.1f s",
+            done["users"], done["ranked"], done["seconds"],
+        )  # fmt: skip
 
 
 def _freeze_heap() -> None:
@@ -96,6 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(lambda: app.state.models.refresh(force=True))
     app.state.online = OnlineService(Path(settings.runs_dir))
     await anyio.to_thread.run_sync(app.state.online.refresh)
+    await _warm(app)
     _freeze_heap()
     tasks = [asyncio.create_task(_watch(app)), asyncio.create_task(_flusher(app))]
     try:

@@ -62,21 +62,24 @@ PlaylistId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description
 K = Annotated[int, Query(ge=1, le=100, description="list length, 1..100")]
 
 
+ExcludeSongs = Annotated[
+    list[GraphId],
+    Query(max_length=MAX_SEEDS, description="song ids never to return (repeat the parameter)"),
+]
+ExcludeArtists = Annotated[
+    list[ArtistRef],
+    Query(
+        max_length=MAX_SEEDS,
+        description="artists (id, or name ignoring case) whose songs are never returned",
+    ),
+]
+Genre = Annotated[str | None, Query(min_length=1, max_length=100, description="genre id or name")]
+
+
 async def _rules(
-    exclude_songs: Annotated[
-        list[GraphId],
-        Query(max_length=MAX_SEEDS, description="song ids never to return (repeat the parameter)"),
-    ] = [],  # noqa: B006 - FastAPI copies query defaults
-    exclude_artists: Annotated[
-        list[ArtistRef],
-        Query(
-            max_length=MAX_SEEDS,
-            description="artists (id, or name ignoring case) whose songs are never returned",
-        ),
-    ] = [],  # noqa: B006
-    genre: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="genre id or name")
-    ] = None,
+    exclude_songs: ExcludeSongs = [],  # noqa: B006 - FastAPI copies query defaults
+    exclude_artists: ExcludeArtists = [],  # noqa: B006
+    genre: Genre = None,
 ) -> Rules:
     return Rules.of(exclude_songs=exclude_songs, exclude_artists=exclude_artists, genre=genre)
 

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_workers: int = Field(default=1, ge=1, le=64)
     api_cache_ttl_s: float = Field(default=30.0, ge=0)
+    #: Users of the active run whose precomputed rows (and live rankings) the API reads into
+    #: its cache when it starts, so the first requests after a start do not queue on Neo4j
+    #: reads; 0: none (see ``api.services.recommendations.warm``).
+    api_warm_users: int = Field(default=5000, ge=0)
     api_retry_after_s: int = Field(default=5, ge=1, le=3600)
     api_query_timeout_s: float = Field(default=10.0, gt=0)
     api_live_explain: bool = False

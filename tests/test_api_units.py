@@ -230,6 +230,32 @@ def test_batched_live_ranking_equals_one_by_one() -> None:
                 mask = rules.song_mask(snap)
                 assert mask is None or mask[ids].all()
 
+    # the warm-up at start memoises the same rankings, while the budget has room (no eviction)
+    warmed = _RankBatcher(live)
+    assert warmed.remember_many(list(range(30)), batch=7) == 30
+    answers = asyncio.run(all_at_once(warmed))
+    assert warmed._queue == [] and len(warmed._memo) == 30
+    for (u, k, cap, rules), (ids, _) in zip(requests, answers, strict=True):
+        ((one_ids, _),) = _rank(live, [(u, k, cap, rules.song_mask(snap))])
+        assert ids.tolist() == one_ids.tolist()
+    one_user = sum(a.nbytes for a in warmed._memo[0][:2])
+    small = _RankBatcher(live, memo_bytes=3 * one_user)
+    assert small.remember_many(list(range(30))) == 3 and list(small._memo) == [0, 1, 2]
+
+
+def test_ttl_cache_spreads_expiry() -> None:
+    """Entries stored together expire at different times, within the last quarter of a TTL,
+    so a warm-up's entries do not all go stale (and are read again) in the same instant."""
+    from api.services.cache import TTL_JITTER
+
+    c = TTLCache(100.0)
+    t0 = time.monotonic()
+    for n in range(200):
+        c.put(n, n)
+    lives = sorted(c._data[n][0] - t0 for n in range(200))
+    assert lives[0] >= 100.0 * (1 - TTL_JITTER) - 0.1 and lives[-1] <= 100.0 + 0.1
+    assert lives[-1] - lives[0] > 10.0  # spread over the quarter, not one instant
+
 
 def test_cache_serves_stale_once_while_reading_again() -> None:
     """Stale-while-revalidate: an expired entry is answered while one background read (for
@@ -255,7 +281,7 @@ def test_cache_serves_stale_once_while_reading_again() -> None:
         assert cache.peek("a") == ("old a", True)
         cache.refresh_many(["a"], read, queue="q")
         cache.refresh_many(["a", "b"], read, queue="q")  # "a" already queued: only "b" added
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.025)  # the read (10 ms) is stored; the entries are fresh (>= 37 ms)
         assert reads == [["a", "b"]]
         assert cache.peek("a") == ("new a", False) and cache.peek("b") == ("new b", False)
         # a read that began before clear() is not stored

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -15,6 +16,11 @@ log = logging.getLogger(__name__)
 #: How long past its TTL an entry may still be served by :meth:`TTLCache.lookup` while it is
 #: read again in the background, in TTLs.
 STALE_TTLS = 4
+
+#: An entry lives between ``(1 - TTL_JITTER)`` and one TTL (drawn when it is stored), so entries
+#: stored together (a warm-up, a burst of first requests) do not all expire, and queue their
+#: background reads, in the same instant.
+TTL_JITTER = 0.25
 
 #: ``read(keys) -> {key: value}`` of :meth:`TTLCache.refresh_many`.
 Reader = Callable[[list[Hashable]], Awaitable[dict[Hashable, Any]]]
@@ -93,7 +99,8 @@ class TTLCache:
             self._data = {k: v for k, v in self._data.items() if v[0] >= now}
             if len(self._data) >= self.max_entries:
                 self._data.clear()
-        self._data[key] = (time.monotonic() + self.ttl_s, value)
+        life = self.ttl_s * (1.0 - TTL_JITTER * random.random())
+        self._data[key] = (time.monotonic() + life, value)
 
     def clear(self) -> None:
         self._data.clear()

@@ -105,6 +105,12 @@ ASGIApp = Callable[
 ]
 
 
+#: Label children resolved once (``labels()`` resolves them anew each call); route templates
+#: and statuses are few, so these stay small.
+_LATENCY_CHILDREN: dict[tuple[str, str], Any] = {}
+_REQUEST_CHILDREN: dict[tuple[str, str, int], Any] = {}
+
+
 class MetricsMiddleware:
     """Pure ASGI middleware (no per-request task, unlike ``BaseHTTPMiddleware``): counts each
     HTTP request and times it under its route template, read from ``scope["route"]`` once the
@@ -136,5 +142,13 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope.get("method", "")
-            LATENCY.labels(method, route).observe(time.perf_counter() - start)
-            REQUESTS.labels(method, route, str(status)).inc()
+            timer = _LATENCY_CHILDREN.get((method, route))
+            if timer is None:
+                timer = _LATENCY_CHILDREN[method, route] = LATENCY.labels(method, route)
+            timer.observe(time.perf_counter() - start)
+            counter = _REQUEST_CHILDREN.get((method, route, status))
+            if counter is None:
+                counter = _REQUEST_CHILDREN[method, route, status] = REQUESTS.labels(
+                    method, route, str(status)
+                )
+            counter.inc()

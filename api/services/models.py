@@ -8,6 +8,7 @@ fight for the same two cores anyway.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -41,8 +42,8 @@ class LiveModel:
     #: The run's per-artist cap, chosen on validation (None: none; its stored lists obey it).
     max_per_artist: int | None = None
 
-    @property
-    def foldable(self) -> bool:
+    @functools.cached_property
+    def foldable(self) -> bool:  # asked by every request: found once
         from gnn.users import foldable
 
         return foldable(self.rec)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -159,20 +161,29 @@ async def _live_recommendations(
     u = live.user_index[user_id]
     if explained:
         items = await anyio.to_thread.run_sync(_live_items, live, u, k, rules, True, max_per_artist)
+        meta = await known_songs(
+            graph=graph,
+            song_ids=[i.song_id for i in items],
+            cache=cache,
+            fallback=_snapshot_names(live),
+        )
+        for item in items:
+            item.name, item.artist = meta.get(item.song_id, (None, None))
     else:
         ids, scores = await _batcher(live).rank(u, k, rules, max_per_artist)
+        names = _song_id_list(live)
+        song_ids = [names[i] for i in ids.tolist()]
+        meta = await known_songs(
+            graph=graph, song_ids=song_ids, cache=cache, fallback=_snapshot_names(live)
+        )
+        unknown = (None, None)
         items = [
-            RecommendationItem(rank=r + 1, song_id=str(live.snap.song_ids[i]), score=float(s))
-            for r, (i, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True))
-        ]
-    meta = await known_songs(
-        graph=graph,
-        song_ids=[i.song_id for i in items],
-        cache=cache,
-        fallback=_snapshot_names(live),
-    )
-    for item in items:
-        item.name, item.artist = meta.get(item.song_id, (None, None))
+            RecommendationItem(
+                rank=r + 1, song_id=sid, name=(m := meta.get(sid, unknown))[0], artist=m[1],
+                score=s,
+            )
+            for r, (sid, s) in enumerate(zip(song_ids, scores.tolist(), strict=True))
+        ]  # fmt: skip
     return Recommendations(
         user_id=user_id,
         source="live",
@@ -275,18 +286,59 @@ async def _user_state(
 ) -> dict[str, Any] | None:
     """The user's precomputed rows (all, unfiltered), sessions and songs played; None: no such
     user. One read per user while the cache holds it (any API write clears it), whatever the
-    rules of the request: they are applied to the rows here, not in the statement."""
+    rules of the request: they are applied to the rows here, not in the statement. An expired
+    entry is answered while it is read again in the background, together with every other
+    entry that expired meanwhile (one ``api/user_recommendations_many`` read)."""
     key = ("user_state", user_id, active)
-
-    def read() -> Any:
-        return graph.read_one("api/user_recommendations", user_id=user_id)
-
-    hit = cache.lookup(key, read)
+    hit, stale = cache.peek(key)
+    if stale:
+        cache.refresh_many([key], partial(_read_user_states, graph), queue="user_state")
     if hit is not None:
         return hit
-    row = await read()
+    row = await graph.read_one("api/user_recommendations", user_id=user_id)
     cache.put(key, row)
     return row
+
+
+async def _read_user_states(graph: Graph, keys: list[Any]) -> dict[Any, Any]:
+    """``{("user_state", user, run): row}`` of :func:`_user_state` for the keys' users that
+    exist, in one read."""
+    rows = await graph.read("api/user_recommendations_many", user_ids=[key[1] for key in keys])
+    by_user = {r["user_id"]: r for r in rows}
+    return {key: by_user[key[1]] for key in keys if key[1] in by_user}
+
+
+#: Users whose states one warm-up read fetches.
+WARM_CHUNK = 500
+
+
+async def warm(
+    *, graph: Graph, models: ModelService, cache: TTLCache, max_users: int
+) -> dict[str, Any]:
+    """Fill the cache with the states of up to ``max_users`` users holding precomputed rows of
+    the active run, and the live run's memo with their rankings (as far as its budget goes).
+
+    Run at start, before the API serves: otherwise its first requests each wait for a Neo4j
+    read and a ranking, all at once, and a load test's first seconds answered in up to 1.2 s
+    what later ones answer in 40 ms (issue 14, item 7). Returns what it did."""
+    active = models.active["user"]
+    out: dict[str, Any] = {"users": 0, "ranked": 0, "seconds": 0.0}
+    if active is None or cache.ttl_s <= 0 or max_users <= 0:
+        return out
+    t0 = time.perf_counter()
+    listed = await graph.read("api/list_warm_users", run_id=active, limit=max_users)
+    users = [r["user_id"] for r in listed]
+    for i in range(0, len(users), WARM_CHUNK):
+        keys = [("user_state", u, active) for u in users[i : i + WARM_CHUNK]]
+        for key, row in (await _read_user_states(graph, keys)).items():
+            cache.put(key, row)
+            out["users"] += 1
+    live = models.live
+    if live is not None and live.run_id == active:
+        index = [live.user_index[u] for u in users if u in live.user_index]
+        out["ranked"] = await anyio.to_thread.run_sync(_batcher(live).remember_many, index)
+    out["seconds"] = time.perf_counter() - t0
+    return out
 
 
 #: One live ranking request: (user index, k, max_per_artist, candidate mask or None).
@@ -375,14 +427,43 @@ class _RankBatcher:
         ids, scores = await self._queued((u, depth, None, None))
         # complete: every candidate of the user is in it (none was cut at depth)
         memo = (ids.astype(np.int32), scores, depth == self.live.snap.num_songs or len(ids) < depth)
-        size = memo[0].nbytes + memo[1].nbytes
-        if u not in self._memo and size <= self.memo_bytes:
-            while self._memo and self._memo_size + size > self.memo_bytes:
-                _, (old_ids, old_scores, _) = self._memo.popitem(last=False)
-                self._memo_size -= old_ids.nbytes + old_scores.nbytes
-            self._memo[u] = memo
-            self._memo_size += size
+        self._keep(u, memo)
         return memo
+
+    def remember_many(self, users: list[int], batch: int = 64) -> int:
+        """Memoise the rankings of ``users`` now (a worker thread at start, before requests
+        come), ``batch`` at a time, while the memo's budget has room (nothing is evicted);
+        returns how many."""
+        depth = min(self.live.snap.num_songs, self.memo_songs)
+        done = 0
+        todo = [u for u in dict.fromkeys(users) if u not in self._memo]
+        for i in range(0, len(todo), batch):
+            chunk = todo[i : i + batch]
+            with self.live.lock:
+                ranked = _rank(self.live, [(u, depth, None, None) for u in chunk])
+            for u, (ids, scores) in zip(chunk, ranked, strict=True):
+                memo = (
+                    ids.astype(np.int32),
+                    scores,
+                    depth == self.live.snap.num_songs or len(ids) < depth,
+                )
+                if self._memo_size + memo[0].nbytes + memo[1].nbytes > self.memo_bytes:
+                    return done
+                self._keep(u, memo)
+                done += 1
+        return done
+
+    def _keep(self, u: int, memo: tuple[np.ndarray, np.ndarray, bool]) -> None:
+        """Store ``memo``, the least recently used going first when the budget is full (not
+        stored: one over the whole budget)."""
+        size = memo[0].nbytes + memo[1].nbytes
+        if u in self._memo or size > self.memo_bytes:
+            return
+        while self._memo and self._memo_size + size > self.memo_bytes:
+            _, (old_ids, old_scores, _) = self._memo.popitem(last=False)
+            self._memo_size -= old_ids.nbytes + old_scores.nbytes
+        self._memo[u] = memo
+        self._memo_size += size
 
     async def _queued(self, request: _RankRequest) -> tuple[np.ndarray, np.ndarray]:
         loop = asyncio.get_running_loop()
@@ -443,28 +524,35 @@ def _from_ranking(
     artists: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The first ``k`` songs of a memoised ranking that ``mask`` allows, at most ``cap`` per
-    artist; None when the memo runs out before ``k`` and is not the whole ranking. Reads a
-    window of the ranking, widened eightfold until it suffices."""
-    from gnn.users import cap_ranked
+    artist; None when the memo runs out before ``k`` and is not the whole ranking.
 
+    The allowed positions come from one vectorised pass over the memo; the cap then walks
+    them in order, 64 at a time and eightfold more each round, so a request reads about as
+    many songs as its list needs (a song without artist, -1, is never capped)."""
     ids, scores, complete = memo
-    window = min(len(ids), max(10 * k, 100))
-    while True:
-        i, s = ids[:window], scores[:window]
-        if mask is not None:
-            keep = mask[i]
-            i, s = i[keep], s[keep]
-        if cap is None:
-            if len(i) >= k or (window == len(ids) and complete):
-                return i[:k].astype(np.int64), s[:k]
-        else:
-            got, got_scores, short = cap_ranked(i[None, :], s[None, :], artists, k, cap)
-            if not short[0] or (window == len(ids) and complete):
-                n = int((got[0] >= 0).sum())
-                return got[0][:n], got_scores[0][:n]
-        if window == len(ids):
-            return None
-        window = min(len(ids), window * 8)
+    allowed = np.arange(len(ids)) if mask is None else np.flatnonzero(mask[ids])
+    if cap is None:
+        chosen = allowed[:k]
+    else:
+        seen: dict[int, int] = {}
+        got: list[int] = []
+        start, size = 0, 64
+        while start < len(allowed) and len(got) < k:
+            window = allowed[start : start + size]
+            for j, a in zip(window.tolist(), artists[ids[window]].tolist(), strict=True):
+                if a >= 0:
+                    n = seen.get(a, 0)
+                    if n >= cap:
+                        continue
+                    seen[a] = n + 1
+                got.append(j)
+                if len(got) == k:
+                    break
+            start, size = start + size, size * 8
+        chosen = np.array(got, dtype=np.int64)
+    if len(chosen) < k and not complete:
+        return None
+    return ids[chosen].astype(np.int64), scores[chosen]
 
 
 def _live_items(
@@ -579,6 +667,15 @@ def _fold_in_rows(
     if not got.rows and len(got.ignored) == len(plays):
         return None
     return got.rows, got.ignored
+
+
+def _song_id_list(live: LiveModel) -> list[str]:
+    """The snapshot's song ids as a list of str (index -> id), cached on the live model."""
+    cached = getattr(live, "_song_id_list", None)
+    if cached is None:
+        cached = [str(s) for s in live.snap.song_ids]
+        live._song_id_list = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _song_artists(live: LiveModel) -> np.ndarray:

@@ -47,21 +47,26 @@ def cap_ranked(
     out_scores = np.full((n, k), -np.inf, dtype=np.float32)
     short = np.zeros(n, dtype=bool)
     for row in range(n):
+        row_ids = ids[row]
+        # artist of each candidate; -2 marks a slot that is no song (id -1 or score -inf)
+        row_artists = np.where(row_ids >= 0, artists[np.maximum(row_ids, 0)], -2)
+        row_artists[~np.isfinite(scores[row])] = -2
         seen: dict[int, int] = {}
-        got = 0
-        for i, s in zip(ids[row].tolist(), scores[row].tolist(), strict=True):
-            if i < 0 or not np.isfinite(s):
+        got: list[int] = []
+        for j, a in enumerate(row_artists.tolist()):
+            if a == -2:
                 continue
-            a = int(artists[i])
             if a >= 0:
-                if seen.get(a, 0) >= cap:
+                n_a = seen.get(a, 0)
+                if n_a >= cap:
                     continue
-                seen[a] = seen.get(a, 0) + 1
-            out_ids[row, got], out_scores[row, got] = i, s
-            got += 1
-            if got == k:
+                seen[a] = n_a + 1
+            got.append(j)
+            if len(got) == k:
                 break
-        short[row] = got < k
+        out_ids[row, : len(got)] = row_ids[got]
+        out_scores[row, : len(got)] = scores[row][got]
+        short[row] = len(got) < k
     return out_ids, out_scores, short
 
 
