@@ -294,6 +294,6 @@ def test_cache_serves_stale_once_while_reading_again() -> None:
         # far past the stale window: a miss, nothing read in the background
         cache.put("c", "old c")
         await asyncio.sleep(0.05 * (STALE_TTLS + 1.5))
-        assert cache.lookup("c", lambda: asyncio.sleep(0, "x")) is None
+        assert cache.lookup("c", read, queue="q") is None
 
     asyncio.run(scenario())

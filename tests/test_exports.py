@@ -241,6 +241,7 @@ EXPORTS: dict[str, list[str]] = {
         "UserSelection",
         "WriteBackResult",
         "cap_ranked",
+        "cap_walk",
         "compare_models",
         "display_names",
         "edge_shard",

@@ -80,15 +80,12 @@ class TTLCache:
         cache_lookup(_kind(key), hit=True)
         return hit[1], now > hit[0]
 
-    def lookup(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any | None:
-        """:meth:`peek`, reading a stale entry again with ``read()`` in the background."""
+    def lookup(self, key: Hashable, read: Reader, *, queue: Hashable) -> Any | None:
+        """:meth:`peek`, a stale entry read again in the background by ``read`` (with every
+        key queued on ``queue`` meanwhile, see :meth:`refresh_many`)."""
         value, stale = self.peek(key)
         if stale:
-
-            async def one(keys: list[Hashable]) -> dict[Hashable, Any]:
-                return {key: await read()}
-
-            self.refresh_many([key], one, queue=key)
+            self.refresh_many([key], read, queue=queue)
         return value
 
     def put(self, key: Hashable, value: Any) -> None:

@@ -72,15 +72,21 @@ MODEL_LOADED = Gauge(
 UNMATCHED = "<unmatched>"
 
 
-_CACHE_CHILDREN: dict[tuple[str, bool], Any] = {}
+#: Label children by (metric, *labels), resolved once: ``labels()`` resolves them anew each
+#: call, and a request makes a dozen such calls. Routes, statuses and cache kinds are few.
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric, *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
 
 
 def cache_lookup(kind: str, hit: bool) -> None:
-    # A request looks up a dozen keys; ``labels()`` resolves its child anew each call.
-    child = _CACHE_CHILDREN.get((kind, hit))
-    if child is None:
-        child = _CACHE_CHILDREN[kind, hit] = CACHE.labels(kind, "hit" if hit else "miss")
-    child.inc()
+    _child(CACHE, kind, "hit" if hit else "miss").inc()
 
 
 def neo4j_error(exc: BaseException) -> None:
@@ -103,12 +109,6 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
     Awaitable[None],
 ]
-
-
-#: Label children resolved once (``labels()`` resolves them anew each call); route templates
-#: and statuses are few, so these stay small.
-_LATENCY_CHILDREN: dict[tuple[str, str], Any] = {}
-_REQUEST_CHILDREN: dict[tuple[str, str, int], Any] = {}
 
 
 class MetricsMiddleware:
@@ -142,13 +142,5 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope.get("method", "")
-            timer = _LATENCY_CHILDREN.get((method, route))
-            if timer is None:
-                timer = _LATENCY_CHILDREN[method, route] = LATENCY.labels(method, route)
-            timer.observe(time.perf_counter() - start)
-            counter = _REQUEST_CHILDREN.get((method, route, status))
-            if counter is None:
-                counter = _REQUEST_CHILDREN[method, route, status] = REQUESTS.labels(
-                    method, route, str(status)
-                )
-            counter.inc()
+            _child(LATENCY, method, route).observe(time.perf_counter() - start)
+            _child(REQUESTS, method, route, str(status)).inc()

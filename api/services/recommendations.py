@@ -290,9 +290,7 @@ async def _user_state(
     entry is answered while it is read again in the background, together with every other
     entry that expired meanwhile (one ``api/user_recommendations_many`` read)."""
     key = ("user_state", user_id, active)
-    hit, stale = cache.peek(key)
-    if stale:
-        cache.refresh_many([key], partial(_read_user_states, graph), queue="user_state")
+    hit = cache.lookup(key, partial(_read_user_states, graph), queue="user_state")
     if hit is not None:
         return hit
     row = await graph.read_one("api/user_recommendations", user_id=user_id)
@@ -424,9 +422,7 @@ class _RankBatcher:
 
     async def _remember(self, u: int) -> tuple[np.ndarray, np.ndarray, bool]:
         depth = min(self.live.snap.num_songs, self.memo_songs)
-        ids, scores = await self._queued((u, depth, None, None))
-        # complete: every candidate of the user is in it (none was cut at depth)
-        memo = (ids.astype(np.int32), scores, depth == self.live.snap.num_songs or len(ids) < depth)
+        memo = self._memo_of(*await self._queued((u, depth, None, None)), depth)
         self._keep(u, memo)
         return memo
 
@@ -442,16 +438,19 @@ class _RankBatcher:
             with self.live.lock:
                 ranked = _rank(self.live, [(u, depth, None, None) for u in chunk])
             for u, (ids, scores) in zip(chunk, ranked, strict=True):
-                memo = (
-                    ids.astype(np.int32),
-                    scores,
-                    depth == self.live.snap.num_songs or len(ids) < depth,
-                )
+                memo = self._memo_of(ids, scores, depth)
                 if self._memo_size + memo[0].nbytes + memo[1].nbytes > self.memo_bytes:
                     return done
                 self._keep(u, memo)
                 done += 1
         return done
+
+    def _memo_of(
+        self, ids: np.ndarray, scores: np.ndarray, depth: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """A memo entry: the ranking, and whether it is complete (every candidate of the user
+        is in it, none was cut at ``depth``)."""
+        return ids.astype(np.int32), scores, depth == self.live.snap.num_songs or len(ids) < depth
 
     def _keep(self, u: int, memo: tuple[np.ndarray, np.ndarray, bool]) -> None:
         """Store ``memo``, the least recently used going first when the budget is full (not
@@ -529,6 +528,8 @@ def _from_ranking(
     The allowed positions come from one vectorised pass over the memo; the cap then walks
     them in order, 64 at a time and eightfold more each round, so a request reads about as
     many songs as its list needs (a song without artist, -1, is never capped)."""
+    from gnn.users import cap_walk
+
     ids, scores, complete = memo
     allowed = np.arange(len(ids)) if mask is None else np.flatnonzero(mask[ids])
     if cap is None:
@@ -539,15 +540,7 @@ def _from_ranking(
         start, size = 0, 64
         while start < len(allowed) and len(got) < k:
             window = allowed[start : start + size]
-            for j, a in zip(window.tolist(), artists[ids[window]].tolist(), strict=True):
-                if a >= 0:
-                    n = seen.get(a, 0)
-                    if n >= cap:
-                        continue
-                    seen[a] = n + 1
-                got.append(j)
-                if len(got) == k:
-                    break
+            cap_walk(window.tolist(), artists[ids[window]].tolist(), k, cap, seen, got)
             start, size = start + size, size * 8
         chosen = np.array(got, dtype=np.int64)
     if len(chosen) < k and not complete:

@@ -2,7 +2,7 @@
 
 from gnn.users._baselines import ALS, EASE, ItemKNN, Oracle, Popularity, RP3beta
 from gnn.users._distributed import ShardedConfig, edge_shard, train_data_parallel
-from gnn.users._diversity import cap_ranked, song_artists
+from gnn.users._diversity import cap_ranked, cap_walk, song_artists
 from gnn.users._explained import (
     Explained,
     GenreListening,
@@ -83,6 +83,7 @@ __all__ = [
     "UserSelection",
     "WriteBackResult",
     "cap_ranked",
+    "cap_walk",
     "compare_models",
     "display_names",
     "edge_shard",

@@ -13,6 +13,7 @@ has N songs in it (a song without an artist is never skipped): the same cut as
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,25 @@ def song_artists(snap: GraphSnapshot) -> np.ndarray:
     return out
 
 
+def cap_walk(
+    items: Iterable[int], artists: Iterable[int], k: int, cap: int, seen: dict[int, int],
+    got: list[int],
+) -> None:  # fmt: skip
+    """Append to ``got``, in order, the ``items`` whose artist (``artists``, parallel) has had
+    fewer than ``cap`` songs so far (counted in ``seen``), until ``got`` holds ``k``. An artist
+    -1 (none) is never capped. ``seen`` and ``got`` carry over between calls, so a caller can
+    walk a ranking in pieces."""
+    for item, a in zip(items, artists, strict=True):
+        if a >= 0:
+            n = seen.get(a, 0)
+            if n >= cap:
+                continue
+            seen[a] = n + 1
+        got.append(item)
+        if len(got) == k:
+            return
+
+
 def cap_ranked(
     ids: np.ndarray, scores: np.ndarray, artists: np.ndarray, k: int, cap: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,22 +68,9 @@ def cap_ranked(
     short = np.zeros(n, dtype=bool)
     for row in range(n):
         row_ids = ids[row]
-        # artist of each candidate; -2 marks a slot that is no song (id -1 or score -inf)
-        row_artists = np.where(row_ids >= 0, artists[np.maximum(row_ids, 0)], -2)
-        row_artists[~np.isfinite(scores[row])] = -2
-        seen: dict[int, int] = {}
+        valid = np.flatnonzero((row_ids >= 0) & np.isfinite(scores[row]))
         got: list[int] = []
-        for j, a in enumerate(row_artists.tolist()):
-            if a == -2:
-                continue
-            if a >= 0:
-                n_a = seen.get(a, 0)
-                if n_a >= cap:
-                    continue
-                seen[a] = n_a + 1
-            got.append(j)
-            if len(got) == k:
-                break
+        cap_walk(valid.tolist(), artists[row_ids[valid]].tolist(), k, cap, {}, got)
         out_ids[row, : len(got)] = row_ids[got]
         out_scores[row, : len(got)] = scores[row][got]
         short[row] = len(got) < k
