@@ -76,6 +76,34 @@ class Recommendations(_Model):
     )
 
 
+class RecommendationsQuery(BaseModel):
+    """The query parameters of ``GET /users/{user_id}/recommendations`` (unknown ones are
+    ignored, as FastAPI ignores them; read by ``api.query.QueryModel``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    k: int = Field(default=10, ge=1, le=100, description="list length, 1..100")
+    explain: bool = Field(default=True, description="include reasons and weighted evidence")
+    max_per_artist: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None,
+        description="at most this many songs of one artist; 0: no cap; not given: the "
+        "serving run's cap (chosen on validation, see max_per_artist in the answer)",
+    )
+    exclude_songs: list[GraphId] = Field(
+        default_factory=list,
+        max_length=MAX_SEEDS,
+        description="song ids never to return (repeat the parameter)",
+    )
+    exclude_artists: list[ArtistRef] = Field(
+        default_factory=list,
+        max_length=MAX_SEEDS,
+        description="artists (id, or name ignoring case) whose songs are never returned",
+    )
+    genre: str | None = Field(
+        default=None, min_length=1, max_length=100, description="genre id or name"
+    )
+
+
 class Explanation(_Model):
     user_id: str
     song_id: str

@@ -592,6 +592,9 @@ def test_rules_on_next_song_and_continuation_fallbacks(
     [
         ("/users/U00001/recommendations?k=0", "query.k"),
         ("/users/U00001/recommendations?k=101", "query.k"),
+        ("/users/U00001/recommendations?max_per_artist=101", "query.max_per_artist"),
+        ("/users/U00001/recommendations?exclude_songs=bad%20id", "query.exclude_songs[0]"),
+        ("/users/bad%20id/recommendations", "path.user_id"),
         ("/songs/U00001/similar?k=abc", "query.k"),
         ("/songs/bad%20id", "path.song_id"),
         ("/users/" + "x" * 201 + "/profile", "path.user_id"),

@@ -90,6 +90,52 @@ def test_ttl_cache_expires_and_can_be_disabled() -> None:
     assert off.get("a") is None
 
 
+def test_recommendations_query_is_one_model_documented_as_parameters() -> None:
+    """Issue 14 item 7: the hot route reads its query through one model (api.query); the
+    OpenAPI operation still lists each parameter, and bad values are the usual 422."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.requests import Request
+
+    from api.routers.users import RECOMMENDATIONS_QUERY
+
+    op = api.create_app(Settings()).openapi()["paths"]["/users/{user_id}/recommendations"]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert set(params) == {"user_id", "k", "explain", "max_per_artist", "exclude_songs",
+                           "exclude_artists", "genre"}  # fmt: skip
+    assert params["user_id"]["in"] == "path" and params["k"]["in"] == "query"
+    assert params["k"]["schema"]["maximum"] == 100 and not params["k"]["required"]
+    assert params["exclude_songs"]["schema"]["type"] == "array"
+
+    def parse(query: str) -> object:
+        scope = {"type": "http", "query_string": query.encode(), "headers": []}
+        return RECOMMENDATIONS_QUERY.parse(Request(scope))
+
+    q = parse("k=5&exclude_songs=S1&exclude_songs=S2&explain=false&other=ignored")
+    assert (q.k, q.exclude_songs, q.explain, q.genre) == (5, ["S1", "S2"], False, None)  # type: ignore[attr-defined]
+    with pytest.raises(RequestValidationError) as exc:
+        parse("k=0&exclude_songs=bad%20id")
+    assert [e["loc"] for e in exc.value.errors()] == [("query", "k"), ("query", "exclude_songs", 0)]
+
+
+def test_fast_path_serves_the_route_ahead_and_takes_path_parameters_only() -> None:
+    from fastapi import APIRouter, Request
+    from fastapi.routing import APIRoute
+
+    from api.lean import FastPath
+
+    first = api.create_app(Settings()).router.routes[0]
+    assert isinstance(first, FastPath) and first.path == "/users/{user_id}/recommendations"
+
+    async def with_query(user_id: str, request: Request, k: int = 10) -> None: ...
+
+    router = APIRouter()
+    router.add_api_route("/{user_id}", with_query)
+    route = router.routes[0]
+    assert isinstance(route, APIRoute)
+    with pytest.raises(TypeError, match="path parameters and request only"):
+        FastPath(route)
+
+
 def test_openapi_lists_every_endpoint() -> None:
     paths = set(api.create_app(Settings()).openapi()["paths"])
     assert paths == {

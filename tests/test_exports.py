@@ -372,6 +372,9 @@ NOT_IN_TREE = {
     # Typer's own control flow at the CLI edge: an exit code, and a usage error Click renders.
     "typer.Exit",
     "typer.BadParameter",
+    # FastAPI's own 422, raised where the API validates a query or path itself (api.query,
+    # api.lean); the app's handler renders it as every other validation problem.
+    "fastapi.exceptions.RequestValidationError",
 }
 
 

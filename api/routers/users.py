@@ -8,16 +8,19 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import (
     CacheDep,
-    ExcludeArtists,
-    ExcludeSongs,
-    Genre,
     GraphDep,
-    K,
     ModelsDep,
     SongId,
     UserId,
 )
-from api.schemas import Explanation, Problem, Recommendations, UserProfile
+from api.query import QueryModel
+from api.schemas import (
+    Explanation,
+    Problem,
+    Recommendations,
+    RecommendationsQuery,
+    UserProfile,
+)
 from api.services import catalog, recommendations
 from api.services.rules import Rules
 
@@ -27,39 +30,34 @@ _404: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{user_id}/recommendations", response_model=Recommendations)
-async def get_recommendations(
-    user_id: UserId,
-    request: Request,
-    k: K = 10,
-    explain: Annotated[bool, Query(description="include reasons and weighted evidence")] = True,
-    max_per_artist: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=100,
-            description="at most this many songs of one artist; 0: no cap; not given: the "
-            "serving run's cap (chosen on validation, see max_per_artist in the answer)",
-        ),
-    ] = None,
-    exclude_songs: ExcludeSongs = [],  # noqa: B006 - FastAPI copies query defaults
-    exclude_artists: ExcludeArtists = [],  # noqa: B006
-    genre: Genre = None,
-) -> Response:
+#: The route's query parameters, validated in one call (``api.query``).
+RECOMMENDATIONS_QUERY = QueryModel(RecommendationsQuery)
+
+
+@router.get(
+    "/{user_id}/recommendations",
+    response_model=Recommendations,
+    openapi_extra=RECOMMENDATIONS_QUERY.openapi,
+)
+async def get_recommendations(user_id: UserId, request: Request) -> Response:
     """Top-k songs: precomputed by the active run when fresh, scored live otherwise;
     popular songs (``cold_start``) for an unknown user or one without history. The rules
     (``genre``, ``exclude_songs``, ``exclude_artists``) and ``max_per_artist`` apply before
     the top k is cut. During an online comparison (``spotify-engine models online``) a user
     may be served the challenger run (``run_id`` says which), and the list is recorded as an
     exposure."""
-    # No dependency here (the services come from the app's state, the rules' parameters are
-    # the route's own): FastAPI resolves each dependency anew per request, and on this, the
-    # API's hottest path, the six it had cost as much as the recommendation itself.
+    # The API's hottest path, served ahead of FastAPI's router (api.lean, api.app): no
+    # dependency, no declared query parameter, the Response made here. The services come
+    # from the app's state; the query is one model (RecommendationsQuery), validated in one
+    # call.
+    q = RECOMMENDATIONS_QUERY.parse(request)
     state = request.app.state
-    rules = Rules.of(exclude_songs=exclude_songs, exclude_artists=exclude_artists, genre=genre)
+    rules = Rules.of(
+        exclude_songs=q.exclude_songs, exclude_artists=q.exclude_artists, genre=q.genre
+    )
     body = await recommendations.recommend(
-        graph=state.graph, models=state.models, cache=state.cache, user_id=user_id, k=k,
-        rules=rules, explain=explain, online=state.online, max_per_artist=max_per_artist,
+        graph=state.graph, models=state.models, cache=state.cache, user_id=user_id, k=q.k,
+        rules=rules, explain=q.explain, online=state.online, max_per_artist=q.max_per_artist,
     )  # fmt: skip
     return Response(body, media_type="application/json")
 
