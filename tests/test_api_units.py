@@ -298,9 +298,55 @@ def test_ttl_cache_spreads_expiry() -> None:
     t0 = time.monotonic()
     for n in range(200):
         c.put(n, n)
-    lives = sorted(c._data[n][0] - t0 for n in range(200))
+    lives = sorted(c._data["other"][n][0] - t0 for n in range(200))
     assert lives[0] >= 100.0 * (1 - TTL_JITTER) - 0.1 and lives[-1] <= 100.0 + 0.1
     assert lives[-1] - lives[0] > 10.0  # spread over the quarter, not one instant
+    # a warm-up's entries (spread=True) expire over the whole TTL (issue 14 item 7)
+    for n in range(200):
+        c.put(("w", n), n, spread=True)
+    warm = sorted(c._data["w"][("w", n)][0] - t0 for n in range(200))
+    assert warm[0] < 100.0 * 0.25 and warm[-1] > 100.0 * 0.75 and warm[-1] <= 100.0 + 0.1
+
+
+def test_full_cache_evicts_the_oldest_of_one_kind_only() -> None:
+    """Issue 14 item 7: one-off answers (every rules request its own key) filled the cache,
+    which then emptied itself whole: every user's rows were read again at once and the API
+    stalled for 300 ms. A full kind now drops its own oldest entries; other kinds stay."""
+    c = TTLCache(100.0, max_entries=100)
+    c.put(("user_state", "U1"), "rows")
+    for n in range(100):
+        c.put(("recs", n), n)
+    c.put(("recs", 0), "again")  # stored again: now the newest
+    c.put(("recs", 100), 100)  # the kind is full: down to its newest 75, then this one
+    recs = c._data["recs"]
+    assert len(recs) == 76 and ("recs", 100) in recs and ("recs", 0) in recs
+    assert ("recs", 1) not in recs and ("recs", 25) not in recs and ("recs", 26) in recs
+    assert c.get(("user_state", "U1")) == "rows"
+
+
+def test_background_reads_take_a_chunk_at_a_time() -> None:
+    """A background read decodes its rows on the event loop: at most REFRESH_CHUNK keys per
+    read, so no read pauses the requests for long (issue 14 item 7)."""
+    import asyncio
+
+    from api.services.cache import REFRESH_CHUNK
+
+    async def scenario() -> list[int]:
+        cache = TTLCache(ttl_s=10.0)
+        sizes: list[int] = []
+
+        async def read(keys: list[object]) -> dict[object, object]:
+            sizes.append(len(keys))
+            await asyncio.sleep(0)
+            return {key: "v" for key in keys}
+
+        cache.refresh_many([("k", n) for n in range(2 * REFRESH_CHUNK + 5)], read, queue="q")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert all(cache.get(("k", n)) == "v" for n in range(2 * REFRESH_CHUNK + 5))
+        return sizes
+
+    assert asyncio.run(scenario()) == [REFRESH_CHUNK, REFRESH_CHUNK, 5]
 
 
 def test_cache_serves_stale_once_while_reading_again() -> None:

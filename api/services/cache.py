@@ -22,8 +22,16 @@ STALE_TTLS = 4
 #: background reads, in the same instant.
 TTL_JITTER = 0.25
 
+#: Keys one background read takes at most (the rest wait for the next): a read's rows are
+#: decoded on the event loop, about 0.4 ms per user's precomputed rows, so a read of
+#: hundreds of keys paused every request for 100-600 ms (issue 14 item 7).
+REFRESH_CHUNK = 64
+
 #: ``read(keys) -> {key: value}`` of :meth:`TTLCache.refresh_many`.
 Reader = Callable[[list[Hashable]], Awaitable[dict[Hashable, Any]]]
+
+
+_EMPTY: dict[Hashable, tuple[float, Any]] = {}
 
 
 def _kind(key: Hashable) -> str:
@@ -44,8 +52,9 @@ class TTLCache:
 
     def __init__(self, ttl_s: float, max_entries: int = 50_000):
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._data: dict[Hashable, tuple[float, Any]] = {}
+        self.max_entries = max_entries  # per kind of entry
+        # kind (a key's first part) -> key -> (expiry, value), oldest stored first
+        self._data: dict[str, dict[Hashable, tuple[float, Any]]] = {}
         self.hits = 0
         self.misses = 0
         self._generation = 0  # bumped by clear(): a refresh begun before it is not stored
@@ -56,13 +65,14 @@ class TTLCache:
     def get(self, key: Hashable) -> Any | None:
         if self.ttl_s <= 0:
             return None
-        hit = self._data.get(key)
+        kind = _kind(key)
+        hit = self._data.get(kind, _EMPTY).get(key)
         if hit is None or hit[0] < time.monotonic():
             self.misses += 1
-            cache_lookup(_kind(key), hit=False)
+            cache_lookup(kind, hit=False)
             return None
         self.hits += 1
-        cache_lookup(_kind(key), hit=True)
+        cache_lookup(kind, hit=True)
         return hit[1]
 
     def peek(self, key: Hashable) -> tuple[Any | None, bool]:
@@ -70,14 +80,15 @@ class TTLCache:
         should be read again (see :meth:`refresh_many`)."""
         if self.ttl_s <= 0:
             return None, False
-        hit = self._data.get(key)
+        kind = _kind(key)
+        hit = self._data.get(kind, _EMPTY).get(key)
         now = time.monotonic()
         if hit is None or now > hit[0] + STALE_TTLS * self.ttl_s:
             self.misses += 1
-            cache_lookup(_kind(key), hit=False)
+            cache_lookup(kind, hit=False)
             return None, False
         self.hits += 1
-        cache_lookup(_kind(key), hit=True)
+        cache_lookup(kind, hit=True)
         return hit[1], now > hit[0]
 
     def lookup(self, key: Hashable, read: Reader, *, queue: Hashable) -> Any | None:
@@ -88,16 +99,35 @@ class TTLCache:
             self.refresh_many([key], read, queue=queue)
         return value
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: Hashable, value: Any, *, spread: bool = False) -> None:
+        """Store ``value`` for ``(1 - TTL_JITTER)`` to one TTL; ``spread``: for up to one TTL
+        (a warm-up's entries: stored in one instant, they then expire evenly over a TTL, not
+        all within its last quarter, whose background reads took the event loop from the
+        requests for 100-600 ms at a time)."""
         if self.ttl_s <= 0:
             return
-        if len(self._data) >= self.max_entries:
-            now = time.monotonic() - STALE_TTLS * self.ttl_s
-            self._data = {k: v for k, v in self._data.items() if v[0] >= now}
-            if len(self._data) >= self.max_entries:
-                self._data.clear()
-        life = self.ttl_s * (1.0 - TTL_JITTER * random.random())
-        self._data[key] = (time.monotonic() + life, value)
+        kind = _kind(key)
+        data = self._data.get(kind)
+        if data is None:
+            data = self._data[kind] = {}
+        elif data.pop(key, None) is None and len(data) >= self.max_entries:
+            self._evict(kind)
+            data = self._data[kind]
+        jitter = 1.0 if spread else TTL_JITTER
+        life = self.ttl_s * (1.0 - jitter * random.random())
+        data[key] = (time.monotonic() + life, value)  # stored last: the newest
+
+    def _evict(self, kind: str) -> None:
+        """Make room in a full kind: entries past serving go, then the oldest stored, down to
+        three quarters of ``max_entries``. Only that kind's: a flood of one-off answers
+        (every rules request its own key) once emptied the whole cache, and the users'
+        rows it held were all read again at once, stalling the API for 300 ms (issue 14)."""
+        now = time.monotonic() - STALE_TTLS * self.ttl_s
+        data = {k: v for k, v in self._data[kind].items() if v[0] >= now}
+        keep = self.max_entries * 3 // 4
+        if len(data) > keep:
+            data = dict(list(data.items())[len(data) - keep :])
+        self._data[kind] = data
 
     def clear(self) -> None:
         self._data.clear()
@@ -105,8 +135,9 @@ class TTLCache:
 
     def refresh_many(self, keys: list[Hashable], read: Reader, *, queue: Hashable) -> None:
         """Read ``keys`` again in the background. Keys already queued or being read are left
-        out; one reader per ``queue`` runs at a time and takes every key queued meanwhile in
-        its next ``read(keys)`` (so concurrent requests coalesce into few reads). Values are
+        out; one reader per ``queue`` runs at a time and takes the keys queued meanwhile, up to
+        ``REFRESH_CHUNK``, in its next ``read(keys)`` (so concurrent requests coalesce into
+        few reads, none long enough to stall the event loop). Values are
         stored unless None, or unless :meth:`clear` ran during the read."""
         todo = [key for key in dict.fromkeys(keys) if key not in self._refreshing]
         if not todo:
@@ -119,8 +150,12 @@ class TTLCache:
 
     async def _drain(self, queue: Hashable, read: Reader) -> None:
         try:
-            while self._pending.get(queue):
-                todo = self._pending.pop(queue)
+            while pending := self._pending.get(queue):
+                todo, rest = pending[:REFRESH_CHUNK], pending[REFRESH_CHUNK:]
+                if rest:
+                    self._pending[queue] = rest
+                else:
+                    del self._pending[queue]
                 generation = self._generation
                 try:
                     values = await read(todo)

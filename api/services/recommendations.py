@@ -329,7 +329,7 @@ async def warm(
     for i in range(0, len(users), WARM_CHUNK):
         keys = [("user_state", u, active) for u in users[i : i + WARM_CHUNK]]
         for key, row in (await _read_user_states(graph, keys)).items():
-            cache.put(key, row)
+            cache.put(key, row, spread=True)
             out["users"] += 1
     live = models.live
     if live is not None and live.run_id == active:
