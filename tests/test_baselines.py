@@ -6,11 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from gnn.core._recommender import Recommender
 from gnn.graph._data import build_train_data, random_snapshot, relevant_items, temporal_split
 from gnn.graph._snapshot import GraphSnapshot
-from gnn.users._baselines import EASE, ItemKNN, Oracle, Popularity
+from gnn.users._baselines import EASE, ItemKNN, Oracle, Popularity, _prune_rows
 from spotify_engine.errors import ModelError, NotFittedError
 
 
@@ -233,3 +234,38 @@ def test_itemknn_similarity_is_cosine_with_pruning():
     np.testing.assert_allclose(
         np.sort(sim, axis=1)[:, -3:], np.sort(ref, axis=1)[:, -3:], rtol=1e-5
     )
+
+
+def _prune_reference(m: sp.csr_matrix, keep: int) -> dict[tuple[int, int], float]:
+    """Row by row: the ``keep`` largest entries, ties to the lower column."""
+    out = {}
+    for r in range(m.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        cells = sorted(zip(-m.data[lo:hi], m.indices[lo:hi], strict=True))[:keep]
+        out.update({(r, int(c)): float(-v) for v, c in cells})
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("values", ["distinct", "ties", "signed"])
+def test_prune_rows_keeps_the_largest_per_row_ties_to_the_lower_column(dtype, values):
+    """Both routes of ``_prune_rows`` (64-bit keys for float32, lexsort otherwise) keep exactly
+    the reference's entries, with ties and negative values."""
+    rng = np.random.default_rng(7)
+    for trial in range(30):
+        m = sp.random(
+            int(rng.integers(1, 40)), int(rng.integers(1, 60)), density=float(rng.uniform(0.1, 1)),
+            format="csr", random_state=trial, dtype=np.float64,
+        )  # fmt: skip
+        if values == "ties":
+            m.data = np.round(m.data * 3) / 3 + 0.1
+        elif values == "signed":
+            m.data = np.round((m.data - 0.5) * 8) / 4 + 0.01
+        m = m.astype(dtype)
+        keep = int(rng.integers(1, 8))
+        got = _prune_rows(m.copy(), keep).tocoo()
+        assert got.dtype == dtype
+        pairs = {
+            (int(r), int(c)): float(v) for r, c, v in zip(got.row, got.col, got.data, strict=True)
+        }
+        assert pairs == _prune_reference(m, keep), (trial, keep)
