@@ -10,6 +10,7 @@ import inspect
 import re
 import types
 import typing
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -386,11 +387,13 @@ def _allowed_strays() -> set[type]:
 
 
 #: Raise sites of exceptions outside the tree that are still to be fixed (reported under
-#: issue 17). A fixed one must leave this list, a new one must not join it.
-KNOWN_STRAYS = {
-    "gnn/users/_baselines.py:271: numpy.linalg.LinAlgError",
-    "gnn/users/_baselines.py:276: numpy.linalg.LinAlgError",
-}
+#: issue 17), counted per file and class (line numbers move with every edit above them). A
+#: fixed one must leave this count, a new one must not join it.
+KNOWN_STRAYS = Counter(
+    {
+        "gnn/users/_baselines.py: numpy.linalg.LinAlgError": 2,
+    }
+)
 
 
 @pytest.mark.parametrize("module", sorted(EXPORTS))
@@ -570,7 +573,8 @@ def test_everything_raised_on_purpose_is_in_the_tree_or_builtin() -> None:
             name = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
             mod = importlib.import_module(name)
             found += stray_raises(rel, path.read_text(encoding="utf-8"), mod)
-    assert set(found) == KNOWN_STRAYS, "\n".join(sorted(set(found) ^ KNOWN_STRAYS))
+    counted = Counter(re.sub(r":\d+:", ":", site) for site in found)
+    assert counted == KNOWN_STRAYS, "\n".join(sorted(found))
 
 
 # -- the checkers catch what they are for ---------------------------------------------------------
