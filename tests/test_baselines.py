@@ -200,6 +200,37 @@ def test_ease_tunes_l2_on_validation_and_counts_parameters():
         EASE(l2=0.0)
 
 
+def test_ease_tune_items_tunes_on_the_most_listened_songs_then_fits_every_song():
+    """``tune_items``: the grid is scored by EASE^R models of the most-listened songs only,
+    and the chosen ``l`` alone is fitted on every song (the same weights as fitting it
+    directly)."""
+    from gnn.core._harness import evaluate_view
+
+    snap = random_snapshot(num_users=60, num_songs=80, plays_per_user=20, seed=9)
+    split = temporal_split(snap)
+    train = build_train_data(snap, split.train)
+    val = (train, relevant_items(snap, split, "val"))
+    grid = (0.5, 5.0, 50.0, 500.0)
+    model = EASE(l2=grid, tune_items=20, dtype="float64")
+    info = model.fit(train, val=val)
+    assert info["tuned_on_items"] == 20 and info["val"] == {}
+    assert set(info["val_tuning"]) == {str(v) for v in grid}
+    assert info["val_tuning"][str(info["l2"])] == max(info["val_tuning"].values())
+    # each grid value's score is that of an EASE^R on the 20 most-listened songs
+    small = EASE(l2=grid[1], max_items=20, dtype="float64")
+    small.fit(train)
+    expected = evaluate_view(small, train, val[1], (20,), beyond_accuracy=False)["ndcg@20"]
+    assert info["val_tuning"][str(grid[1])] == pytest.approx(expected)
+    # the model kept is the full one at the chosen l
+    full = EASE(l2=info["l2"], dtype="float64")
+    full.fit(train)
+    assert len(model.items_) == info["num_items"] > 20
+    np.testing.assert_array_equal(model.items_, full.items_)
+    np.testing.assert_allclose(model.weights_, full.weights_, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="tune_items"):
+        EASE(tune_items=0)
+
+
 def test_ease_weights_match_the_closed_form():
     snap = random_snapshot(num_users=25, num_songs=30, plays_per_user=12, seed=5)
     data = build_train_data(snap, np.ones(snap.num_plays, dtype=bool))

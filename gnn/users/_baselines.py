@@ -259,6 +259,10 @@ class EASE(Recommender):
         dtype: ``"float32"`` (default) or ``"float64"``.
         metric: validation metric for tuning (default ``"ndcg@20"``, any key of
             ``gnn.core._harness.evaluate_view``).
+        tune_items: when set and more songs qualify, ``l`` is tuned on a smaller EASE^R of the
+            ``tune_items`` most-listened songs (the others cold) and only the chosen ``l`` is
+            fitted on every song: one full inverse instead of one per grid value. Default None:
+            every grid value is fitted on every song.
     """
 
     name = "ease"
@@ -270,6 +274,7 @@ class EASE(Recommender):
         max_items: int = 30_000,
         dtype: str = "float32",
         metric: str = "ndcg@20",
+        tune_items: int | None = None,
     ) -> None:
         grid = [float(l2)] if isinstance(l2, int | float | np.number) else [float(v) for v in l2]
         if not grid or any(not v > 0 for v in grid):
@@ -278,7 +283,10 @@ class EASE(Recommender):
             raise ValueError(f"dtype must be 'float32' or 'float64' (got {dtype!r})")
         if max_items < 1:
             raise ValueError(f"max_items must be >= 1 (got {max_items})")
+        if tune_items is not None and tune_items < 1:
+            raise ValueError(f"tune_items must be >= 1 (got {tune_items})")
         _weight(sp.csr_matrix((1, 1)), weighting)
+        self.tune_items = tune_items
         self.l2_grid = grid
         self.weighting = weighting
         self.max_items = max_items
@@ -320,35 +328,53 @@ class EASE(Recommender):
             top = np.argsort(-listeners[items], kind="stable")[: self.max_items]
             items = np.sort(items[top])
             log.info("EASE: keeping the %d most-listened of %d songs", len(items), len(listeners))
-        self.items_ = items
         self.num_songs_ = train.num_songs
+        grid = self.l2_grid if val is not None else self.l2_grid[:1]
+        info: dict[str, Any] = {}
+        if len(grid) > 1 and self.tune_items is not None and len(items) > self.tune_items:
+            top = np.argsort(-listeners[items], kind="stable")[: self.tune_items]
+            l2, tried = self._grid(x, np.sort(items[top]), grid, val)
+            info = {"tuned_on_items": self.tune_items, "val_tuning": tried}
+            grid = [l2]
+        l2, tried = self._grid(x, items, grid, val if len(grid) > 1 else None)
+        return {"l2": l2, "num_items": int(len(items)), "val": tried, **info}
+
+    def _grid(
+        self,
+        x: sp.csr_matrix,
+        items: np.ndarray,
+        grid: list[float],
+        val: tuple[TrainData, list[np.ndarray]] | None,
+    ) -> tuple[float, dict[str, float]]:
+        """Fit on the songs ``items`` for each ``l`` of ``grid`` and keep the best on ``val``
+        (without ``val``, ``grid`` has one value). Returns the ``l`` kept and each one's score."""
+        self.items_ = items
         xi = x[:, items]
         gram = (xi.T @ xi).toarray().astype(self.dtype)
-        grid = self.l2_grid if val is not None else self.l2_grid[:1]
         tried: dict[str, float] = {}
         best: tuple[float, float, np.ndarray] | None = None
         for l2 in grid:
             t0 = time.perf_counter()
             self.weights_ = self._solve(gram, l2)
             self.l2_ = l2
-            if len(grid) == 1:
+            if val is None:
                 best = (np.nan, l2, self.weights_)
                 break
             from gnn.core._harness import evaluate_view
 
-            assert val is not None
             k = int(self.metric.split("@")[1]) if "@" in self.metric else 20
             value = evaluate_view(self, val[0], val[1], (k,), beyond_accuracy=False)[self.metric]
             tried[str(l2)] = value
             log.info(
-                "EASE l2=%g: %s=%.4f (%.1fs)", l2, self.metric, value, time.perf_counter() - t0
-            )
+                "EASE l2=%g on %d songs: %s=%.4f (%.1fs)",
+                l2, len(items), self.metric, value, time.perf_counter() - t0,
+            )  # fmt: skip
             value = float(np.nan_to_num(value, nan=-np.inf))
             if best is None or value > best[0]:
                 best = (value, l2, self.weights_)
         assert best is not None
         _, self.l2_, self.weights_ = best
-        return {"l2": self.l2_, "num_items": int(len(items)), "val": tried}
+        return self.l2_, tried
 
     def memory_bytes(self, train: TrainData) -> int:
         """Peak bytes :meth:`fit` needs on ``train`` (issue 15): about 4.5 dense ``m x m``
