@@ -9,8 +9,10 @@ models), in a child process of its own, so its peak RSS is its own. Prints the t
 seconds, peak RSS and test NDCG@10, and saves ``benchmarks/results/train_budget.json``.
 Target: training under 5 minutes on 2 cores.
 
-    python benchmarks/train_budget.py [--models hybrid,enhancedgat] [--snapshot FILE.npz]
+    python benchmarks/train_budget.py [--models hybrid,enhancedgat] [--snapshot FILE.npz ...]
         [--threads 1] [--seed 0]
+
+With several snapshots, each model is fitted on each, one after another.
 """
 
 from __future__ import annotations
@@ -199,7 +201,10 @@ def main() -> None:
         "--models", default="hybrid,enhancedgat", help="comma-separated: hybrid, enhancedgat"
     )
     parser.add_argument(
-        "--snapshot", help="a snapshot .npz exported from Neo4j (default: taste graph)"
+        "--snapshot",
+        nargs="+",
+        default=[None],
+        help="snapshot .npz files exported from Neo4j (default: the taste graph)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="taste graph seed")
@@ -208,13 +213,14 @@ def main() -> None:
     unknown = sorted(set(models) - {"hybrid", "enhancedgat"})
     if unknown or not models:
         sys.exit(f"--models: unknown {unknown}; choose from hybrid, enhancedgat")
-    if args.snapshot and not Path(args.snapshot).is_file():
-        sys.exit(f"--snapshot: no file {args.snapshot}")
+    missing = [s for s in args.snapshot if s is not None and not Path(s).is_file()]
+    if missing:
+        sys.exit(f"--snapshot: no file {missing[0]}")
     runs = []
     spawn = multiprocessing.get_context("spawn")
-    for model in models:
+    for snapshot, model in ((s, m) for s in args.snapshot for m in models):
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            out = pool.submit(_fit, model, args.snapshot, args.seed, args.threads).result()
+            out = pool.submit(_fit, model, snapshot, args.seed, args.threads).result()
         runs.append(out)
         extra = (
             f"{out['epochs']} epochs, best val NDCG@10 {out['best_val_ndcg@10']:.4f}"
