@@ -17,6 +17,7 @@
     │   └── RunNotFound             no run with that id under the run root (also a LookupError)
     ├── ModelError                  bad model input or unusable output (also a ValueError)
     │   ├── NotFittedError          score/recommend called before fit
+    │   ├── FitFailed               a linear solve failed (EASE^R: not positive definite)
     │   └── TrainingDiverged        loss or embeddings became NaN/inf (also a RuntimeError)
     └── AccessDenied                a write without a valid API key
         ├── CredentialsMissing      no key given (HTTP 401)
@@ -102,6 +103,10 @@ class ModelError(SpotifyEngineError, ValueError):
 
 class NotFittedError(ModelError):
     hint = "call fit() first"
+
+
+class FitFailed(ModelError, ArithmeticError):
+    hint = "raise the regularisation l2, or fit in float64"
 
 
 class TrainingDiverged(ModelError, RuntimeError):

@@ -12,7 +12,7 @@ from gnn.core._recommender import Recommender
 from gnn.graph._data import build_train_data, random_snapshot, relevant_items, temporal_split
 from gnn.graph._snapshot import GraphSnapshot
 from gnn.users._baselines import EASE, ItemKNN, Oracle, Popularity, _prune_rows
-from spotify_engine.errors import ModelError, NotFittedError
+from spotify_engine.errors import FitFailed, ModelError, NotFittedError
 
 
 def snapshot_from_plays(
@@ -300,3 +300,14 @@ def test_prune_rows_keeps_the_largest_per_row_ties_to_the_lower_column(dtype, va
             (int(r), int(c)): float(v) for r, c, v in zip(got.row, got.col, got.data, strict=True)
         }
         assert pairs == _prune_reference(m, keep), (trial, keep)
+
+
+def test_ease_says_which_l2_failed_when_the_gram_is_singular_in_its_dtype() -> None:
+    # Two identical songs: X^T X is singular, and 1 + 1e-20 is 1 in float32, so the Cholesky
+    # factorisation meets a zero pivot. The error is the project's, with what to do.
+    gram = np.ones((2, 2), dtype=np.float32)
+    with pytest.raises(FitFailed, match="l2=1e-20") as err:
+        EASE(l2=1e-20)._solve(gram, 1e-20)
+    assert err.value.hint and "float64" in err.value.hint
+    assert isinstance(err.value, ArithmeticError) and isinstance(err.value, ModelError)
+    np.testing.assert_allclose(EASE(l2=1.0)._solve(gram, 1.0), [[0, 0.5], [0.5, 0]], rtol=1e-6)

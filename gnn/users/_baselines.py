@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from gnn.core._recommender import Recommender
 from gnn.graph._data import TrainData
-from spotify_engine.errors import NotFittedError
+from spotify_engine.errors import FitFailed, NotFittedError
 
 log = logging.getLogger(__name__)
 
@@ -304,12 +304,16 @@ class EASE(Recommender):
             a, lower=True, overwrite_a=True
         )
         if info != 0:
-            raise np.linalg.LinAlgError(f"EASE: Cholesky failed (info={info}, l2={l2})")
+            raise FitFailed(
+                f"EASE: X^T X + l2 I is not positive definite (l2={l2}, potrf info={info})"
+            )
         p, info = scipy.linalg.lapack.get_lapack_funcs("potri", (c,))(
             c, lower=True, overwrite_c=True
         )
         if info != 0:
-            raise np.linalg.LinAlgError(f"EASE: inverse failed (info={info}, l2={l2})")
+            raise FitFailed(
+                f"EASE: X^T X + l2 I could not be inverted (l2={l2}, potri info={info})"
+            )
         del a, c
         b = np.tril(p)  # potri fills the lower triangle only
         del p
