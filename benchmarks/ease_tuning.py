@@ -23,8 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-from gnn import EASE, build_train_data, relevant_items, temporal_split  # noqa: E402
-from gnn.core import evaluate_view  # noqa: E402
+from gnn import EASE, evaluate, prepare  # noqa: E402
 from gnn.graph import load_snapshot  # noqa: E402
 
 RESULTS = HERE / "results" / "ease_tuning.json"
@@ -32,21 +31,20 @@ RESULTS = HERE / "results" / "ease_tuning.json"
 
 def _one(path: Path, tune_items: int) -> dict:
     snap = load_snapshot(path)
-    split = temporal_split(snap)
-    train = build_train_data(snap, split.train)
-    val = (train, relevant_items(snap, split, "val"))
-    observed = build_train_data(snap, split.observed_for("test"))
-    test = relevant_items(snap, split, "test")
+    exp = prepare(snap)
+    val = (exp.train, exp.val_relevant)
     row: dict = {"users": snap.num_users, "songs": snap.num_songs, "plays": snap.num_plays}
     for name, model in (("proxy", EASE(tune_items=tune_items)), ("full_grid", EASE())):
         t0 = time.perf_counter()
-        info = model.fit(train, val=val)
+        info = model.fit(exp.train, val=val)
         seconds = time.perf_counter() - t0
         row[name] = {
             "l2": info["l2"],
             "val_ndcg@20": info.get("val_tuning") or info["val"],
             "seconds": round(seconds, 1),
-            "test_ndcg@10": round(float(evaluate_view(model, observed, test, (10,))["ndcg@10"]), 4),
+            "test_ndcg@10": round(
+                float(evaluate(model, snap, exp.split, "test", (10,))["ndcg@10"]), 4
+            ),
         }
         if name == "proxy":
             row[name]["tuned_on_items"] = info.get("tuned_on_items")

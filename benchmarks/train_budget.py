@@ -33,14 +33,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from gnn import (  # noqa: E402
-    EnhancedGATRecommender,
-    GraphSnapshot,
-    build_train_data,
-    relevant_items,
-    temporal_split,
-)
-from gnn.core import evaluate_view  # noqa: E402
+from gnn import EnhancedGATRecommender, GraphSnapshot, evaluate, prepare  # noqa: E402
 from gnn.graph import load_snapshot  # noqa: E402
 from gnn.users import TasteHybrid  # noqa: E402
 
@@ -152,11 +145,9 @@ def _fit(model: str, snapshot: str | None, seed: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     snap = load_snapshot(snapshot) if snapshot else taste_snapshot(seed=seed)
-    split = temporal_split(snap)
-    train = build_train_data(snap, split.train)
-    relevant = relevant_items(snap, split, "val")
+    exp = prepare(snap)
     build_s = time.perf_counter() - t0
-    train_plays = int(split.train.sum())
+    train_plays = int(exp.split.train.sum())
     if snapshot is None and not TRAIN_PLAYS[0] <= train_plays <= TRAIN_PLAYS[1]:
         # The 5-minute target was set for this size; another graph would not measure it.
         sys.exit(
@@ -166,10 +157,9 @@ def _fit(model: str, snapshot: str | None, seed: int, threads: int) -> dict:
     # many times slower. The hybrid's dense algebra uses BLAS's own threads.
     rec = EnhancedGATRecommender(num_threads=threads) if model == "enhancedgat" else TasteHybrid()
     t1 = time.perf_counter()
-    info = rec.fit(train, val=(train, relevant))
+    info = rec.fit(exp.train, val=(exp.train, exp.val_relevant))
     seconds = time.perf_counter() - t1
-    observed = build_train_data(snap, split.observed_for("test"))
-    test = evaluate_view(rec, observed, relevant_items(snap, split, "test"), (10,))
+    test = evaluate(rec, snap, exp.split, "test", (10,))
     out = {
         "model": model,
         "data": Path(snapshot).stem if snapshot else f"taste graph, seed {seed}",

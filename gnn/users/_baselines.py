@@ -239,6 +239,11 @@ class ItemKNN(Recommender):
         return top.row.astype(np.int64), top.col.astype(np.int64), top.data.astype(np.float64)
 
 
+def _most(counts: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` largest ``counts`` (ties to the lower position), ascending."""
+    return np.sort(np.argsort(-counts, kind="stable")[:n])
+
+
 class EASE(Recommender):
     """Embarrassingly shallow autoencoder: ``B = I - P / diag(P)``, ``P = (X^T X + l I)^-1``.
 
@@ -329,32 +334,33 @@ class EASE(Recommender):
         listeners = np.diff(x.tocsc().indptr)
         items = np.flatnonzero(listeners > 0)
         if len(items) > self.max_items:
-            top = np.argsort(-listeners[items], kind="stable")[: self.max_items]
-            items = np.sort(items[top])
+            items = items[_most(listeners[items], self.max_items)]
             log.info("EASE: keeping the %d most-listened of %d songs", len(items), len(listeners))
         self.num_songs_ = train.num_songs
+        xi = x[:, items]
+        gram = (xi.T @ xi).toarray().astype(self.dtype)
+        del xi
         grid = self.l2_grid if val is not None else self.l2_grid[:1]
         info: dict[str, Any] = {}
         if len(grid) > 1 and self.tune_items is not None and len(items) > self.tune_items:
-            top = np.argsort(-listeners[items], kind="stable")[: self.tune_items]
-            l2, tried = self._grid(x, np.sort(items[top]), grid, val)
+            top = _most(listeners[items], self.tune_items)
+            l2, tried = self._grid(gram[np.ix_(top, top)], items[top], grid, val)
             info = {"tuned_on_items": self.tune_items, "val_tuning": tried}
             grid = [l2]
-        l2, tried = self._grid(x, items, grid, val if len(grid) > 1 else None)
+        l2, tried = self._grid(gram, items, grid, val if len(grid) > 1 else None)
         return {"l2": l2, "num_items": int(len(items)), "val": tried, **info}
 
     def _grid(
         self,
-        x: sp.csr_matrix,
+        gram: np.ndarray,
         items: np.ndarray,
         grid: list[float],
         val: tuple[TrainData, list[np.ndarray]] | None,
     ) -> tuple[float, dict[str, float]]:
-        """Fit on the songs ``items`` for each ``l`` of ``grid`` and keep the best on ``val``
-        (without ``val``, ``grid`` has one value). Returns the ``l`` kept and each one's score."""
+        """Fit on the songs ``items`` (``gram`` is their ``X^T X``) for each ``l`` of ``grid``
+        and keep the best on ``val`` (without ``val``, ``grid`` has one value). Returns the
+        ``l`` kept and each one's score."""
         self.items_ = items
-        xi = x[:, items]
-        gram = (xi.T @ xi).toarray().astype(self.dtype)
         tried: dict[str, float] = {}
         best: tuple[float, float, np.ndarray] | None = None
         for l2 in grid:
