@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from gnn.core._linalg import spd_inverse
 from gnn.core._recommender import Recommender
 from gnn.graph._data import build_train_data, random_snapshot, relevant_items, temporal_split
 from gnn.graph._snapshot import GraphSnapshot
@@ -311,3 +312,17 @@ def test_ease_says_which_l2_failed_when_the_gram_is_singular_in_its_dtype() -> N
     assert err.value.hint and "float64" in err.value.hint
     assert isinstance(err.value, ArithmeticError) and isinstance(err.value, ModelError)
     np.testing.assert_allclose(EASE(l2=1.0)._solve(gram, 1.0), [[0, 0.5], [0.5, 0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spd_inverse_is_the_inverse_in_both_triangles(dtype: type) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.random((40, 25))
+    a = (x.T @ x + 2.0 * np.eye(25)).astype(dtype)
+    want = np.linalg.inv(a.astype(np.float64))
+    got = spd_inverse(a.copy(), what="test matrix")
+    assert got.dtype == dtype and got.shape == (25, 25)
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-7)
+    np.testing.assert_array_equal(got, got.T)
+    with pytest.raises(FitFailed, match="test matrix is not positive definite"):
+        spd_inverse(np.array([[1.0, 2.0], [2.0, 1.0]], dtype=dtype), what="test matrix")

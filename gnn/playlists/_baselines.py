@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
+from gnn.core._linalg import spd_inverse
 from gnn.playlists._base import PlaylistModel, _csr
 from gnn.playlists._data import Cases, name_tokens, normalize_name
 from gnn.playlists._evaluate import evaluate_cases
-from spotify_engine.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -221,20 +220,6 @@ class HybridKNN(ItemKNNContinuer):
         super().__init__(min_count, name_weight)
 
 
-def _spd_inverse(a: np.ndarray) -> np.ndarray:
-    """The inverse of a symmetric positive definite matrix (Cholesky, LAPACK potrf/potri);
-    ``a`` is overwritten."""
-    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (a,))
-    c, info = potrf(a, lower=True, overwrite_a=True)
-    if info != 0:
-        raise ModelError(f"ease: Cholesky failed (info={info})", hint="raise l2")
-    inv, info = potri(c, lower=True, overwrite_c=True)
-    if info != 0:
-        raise ModelError(f"ease: inversion failed (info={info})", hint="raise l2")
-    lower = np.tril(inv)
-    return lower + np.tril(lower, -1).T
-
-
 class EASEContinuer(NamePopularity):
     """EASE^R (Steck 2019) on the binary training playlist x song matrix ``X``.
 
@@ -319,7 +304,7 @@ class EASEContinuer(NamePopularity):
     def _solve(self, gram: np.ndarray, xk: sp.csr_matrix, l2: float) -> None:
         a = gram.astype(np.float64, copy=True)
         a[np.diag_indices_from(a)] += l2
-        inv = _spd_inverse(a)
+        inv = spd_inverse(a, what=f"ease: X^T X + l2 I (l2={l2:g})")
         self.l2 = l2
         if self.dual:
             # l * diag(P)_j = 1 - x_j^T K^-1 x_j, with x_j the column of song j

@@ -21,12 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
+from gnn.core._linalg import spd_inverse
 from gnn.core._recommender import Recommender
 from gnn.graph._data import TrainData
-from spotify_engine.errors import FitFailed, NotFittedError
+from spotify_engine.errors import NotFittedError
 
 log = logging.getLogger(__name__)
 
@@ -305,24 +305,8 @@ class EASE(Recommender):
     def _solve(self, gram: np.ndarray, l2: float) -> np.ndarray:
         a = gram.copy()
         a[np.diag_indices_from(a)] += l2
-        c, info = scipy.linalg.lapack.get_lapack_funcs("potrf", (a,))(
-            a, lower=True, overwrite_a=True
-        )
-        if info != 0:
-            raise FitFailed(
-                f"EASE: X^T X + l2 I is not positive definite (l2={l2}, potrf info={info})"
-            )
-        p, info = scipy.linalg.lapack.get_lapack_funcs("potri", (c,))(
-            c, lower=True, overwrite_c=True
-        )
-        if info != 0:
-            raise FitFailed(
-                f"EASE: X^T X + l2 I could not be inverted (l2={l2}, potri info={info})"
-            )
-        del a, c
-        b = np.tril(p)  # potri fills the lower triangle only
-        del p
-        b += np.tril(b, -1).T
+        b = spd_inverse(a, what=f"EASE: X^T X + l2 I (l2={l2})")
+        del a
         b /= -np.diag(b).copy()[None, :]
         np.fill_diagonal(b, 0.0)
         return b.astype(self.dtype, copy=False)

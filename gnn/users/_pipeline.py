@@ -279,7 +279,7 @@ def cannot_fit(rec: Recommender, train: TrainData, budget: int) -> str | None:
         return None
     return (
         f"{rec.name} skipped: it needs about {_size(n)} for {train.num_songs:,} songs, "
-        f"{_size(budget)} are free"
+        f"its memory budget is {_size(budget)}"
     )
 
 
