@@ -165,3 +165,24 @@ def test_blend_is_exact_and_never_below_ease_on_validation():
     assert explainable(blend)
     with pytest.raises(ValueError, match=r"got \(-1"):
         LinearBlend(weights=(-1.0,))
+
+
+def test_one_pair_is_fitted_without_a_validation_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A refit with the chosen pair (load_trained) has nothing to choose: at 8M plays a
+    # validation pass took 85 s. The walk is the same as the tuned model's.
+    import gnn.core._harness as harness
+
+    snap = random_snapshot(num_users=60, num_songs=150, plays_per_user=30, seed=5)
+    split = temporal_split(snap)
+    train = build_train_data(snap, split.train)
+    val = (train, relevant_items(snap, split, "val"))
+    tuned = RP3beta(alpha=(0.5, 1.0), beta=(0.0, 0.5))
+    info = tuned.fit(train, val=val)
+
+    def no_pass(*a: object, **k: object) -> None:
+        raise AssertionError("validation pass for a single pair")
+
+    monkeypatch.setattr(harness, "evaluate_view", no_pass)
+    refit = RP3beta(alpha=info["alpha"], beta=info["beta"])
+    assert refit.fit(train, val=val)["val"] == {}
+    np.testing.assert_array_equal(refit.similarity_.toarray(), tuned.similarity_.toarray())

@@ -531,6 +531,8 @@ class RP3beta(Recommender):
         x = _weight(train.matrix, "binary")
         alphas = self.alpha_grid if val is not None else self.alpha_grid[:1]
         betas = self.beta_grid if val is not None else self.beta_grid[:1]
+        if len(alphas) * len(betas) == 1:
+            val = None  # nothing to choose: no validation pass (a refit with chosen values)
         tried: dict[str, float] = {}
         best: tuple[float, float, float, sp.csr_matrix] | None = None
         for alpha in alphas:
