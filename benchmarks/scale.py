@@ -15,8 +15,9 @@ Stages, each in a child process of its own (``--child``), so that its peak RSS i
 * ``bulk``: wipe, then ``neo4j-admin database import`` of the whole tables (``--bulk``);
 * ``export``: Neo4j -> ``GraphSnapshot`` (saved as ``snapshot.npz`` for the later stages);
 * ``train``: the served user model's selection (``gnn.users.train_and_select``): EASE^R,
-  the EASE^R + RP3beta blend, RP3beta, ItemKNN and (below 1M plays) EnhancedGAT; EASE^R and
-  the blend are skipped by the harness where EASE^R's dense matrix cannot fit;
+  the EASE^R + RP3beta blend, the taste hybrid, RP3beta, ItemKNN and (below 1M plays)
+  EnhancedGAT, as ``spotify-engine train``; EASE^R, the blend and the hybrid are skipped by
+  the harness where EASE^R's dense matrix would take the process past the 16 GiB target;
 * ``sampled``: EnhancedGAT on ``LinkNeighborLoader`` mini-batches with the project's torch
   sampler (no pyg-lib): seconds per batch and the epoch they imply (``--sampled-batches``);
 * ``writeback``: the served run's recommendations + evidence for every user
@@ -26,7 +27,8 @@ Stages, each in a child process of its own (``--child``), so that its peak RSS i
   against the exact search, recall@10, and ANN retrieval of users' top 10 against exact;
 * ``api``: ``spotify-engine serve`` on the graph: precomputed recommendations (cache on) and
   live ones for users whose stored rows were removed (cache off), with
-  ``benchmarks/api_load.py``'s load generator (32 clients).
+  ``benchmarks/api_load.py``'s load generator: closed-loop clients, 32 then 8 then 2
+  (``--clients``), so that throughput and tail latency show at several loads.
 
 The parent records each stage's wall seconds, the child's peak RSS (``wait4``), the peak RSS
 of the Neo4j server during the stage, and what the child reports, merges them into
@@ -89,6 +91,9 @@ TARGETS = {
     "writeback": "recommendations + evidence for every user < 120 s",
     "api": "precomputed >= 500 req/s p99 <= 50 ms; live p99 <= 200 ms",
 }
+#: The train stage's memory target: the harness skips a candidate that would take the process
+#: past it (EASE^R's dense matrix at 200,000 songs) and fits its sparse stand-in.
+TRAIN_MEMORY = 16 * 2**30
 #: From this many plays on, EnhancedGAT trains on sampled subgraphs (LinkNeighborLoader).
 SAMPLED_FROM_PLAYS = 1_000_000
 SEED = 42
@@ -119,6 +124,13 @@ def _driver() -> Any:
     driver = connect(_settings())
     verify(driver)
     return driver
+
+
+def _vm_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _vm_hwm_mib() -> float:
@@ -248,7 +260,7 @@ def stage_export(size: str, work: Path, args: argparse.Namespace) -> dict[str, A
 def _candidates(plays: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """Candidates and their settings per size: the grids shrink and EnhancedGAT samples
     subgraphs on the large graph (every choice is still made on validation)."""
-    names = ["enhancedgat", "ease", "rp3beta", "itemknn", "easerp3"]
+    names = ["enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "hybrid"]
     if plays < SAMPLED_FROM_PLAYS:
         return names, {"enhancedgat": {"max_seconds": 240.0}}
     return [n for n in names if n != "enhancedgat"], {
@@ -272,6 +284,7 @@ def stage_train(size: str, work: Path, args: argparse.Namespace) -> dict[str, An
 
     from gnn.graph import load_snapshot
     from gnn.users import prepare, train_and_select
+    from gnn.users._pipeline import memory_budget
 
     t0 = time.perf_counter()
     snap = load_snapshot(work / "snapshot.npz")
@@ -282,8 +295,10 @@ def stage_train(size: str, work: Path, args: argparse.Namespace) -> dict[str, An
     names, overrides = _candidates(snap.num_plays)
     if args.models:
         names = [n for n in names if n in args.models.split(",")]
+    # the harness's memory budget, capped by the target: 16 GiB for the whole process
+    memory = min(memory_budget(), TRAIN_MEMORY - int(_vm_rss_mib() * 2**20))
     t0 = time.perf_counter()
-    sel = train_and_select(exp, names, runs_root=runs, overrides=overrides)
+    sel = train_and_select(exp, names, runs_root=runs, overrides=overrides, memory=memory)
     seconds = time.perf_counter() - t0
     models = {
         n: {
@@ -304,6 +319,7 @@ def stage_train(size: str, work: Path, args: argparse.Namespace) -> dict[str, An
         "prepare_seconds": prep_s,
         "served": best,
         "served_fit_seconds": sel.results[best].seconds,
+        "memory_budget_gib": round(memory / 2**30, 2),
         "skipped": sel.skipped,
         "models": models,
         "overrides": {k: {a: str(b) for a, b in v.items()} for k, v in overrides.items()},
@@ -544,16 +560,21 @@ def stage_api(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]
     env["SPOTIFY_ENGINE_RUNS_DIR"] = str(work / "runs")
     env.pop("SPOTIFY_ENGINE_API_KEY", None)
     out: dict[str, Any] = {"live_users": len(live), "precomputed_users": len(fresh)}
+    clients = [int(c) for c in str(args.clients).split(",") if c]
     for mode, scenario in (("30", "recommendations_precomputed"), ("0", "recommendations_live")):
         env["SPOTIFY_ENGINE_API_CACHE_TTL_S"] = mode
         t0 = time.perf_counter()
         proc, url = _start_api(api_load, env, work / f"api-{mode}.log")
         out[f"{scenario}_startup_seconds"] = time.perf_counter() - t0
         try:
-            r = api_load.run_load(url, scenario, t, args.clients, args.api_seconds)
+            # closed-loop clients: latency at several loads (the first count is the headline)
+            by_clients = {
+                n: api_load.run_load(url, scenario, t, n, args.api_seconds) for n in clients
+            }
         finally:
             api_load.stop_api(proc)
-        out[scenario] = r
+        out[scenario] = by_clients[clients[0]]
+        out[f"{scenario}_by_clients"] = by_clients
     return out
 
 
@@ -744,7 +765,11 @@ def main() -> int:
     )
     ap.add_argument("--online-max-plays", type=int, default=None)
     ap.add_argument("--models", default="", help="train only these candidates (comma-separated)")
-    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument(
+        "--clients",
+        default="32,8,2",
+        help="api stage: concurrent closed-loop clients, one run per count (comma-separated)",
+    )
     ap.add_argument("--api-seconds", type=float, default=20.0)
     ap.add_argument("--sampled-batches", type=int, default=30)
     ap.add_argument("--out", type=Path, default=RESULTS)
