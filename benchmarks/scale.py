@@ -32,8 +32,8 @@ Stages, each in a child process of its own (``--child``), so that its peak RSS i
 
 The parent records each stage's wall seconds, the child's peak RSS (``wait4``), the peak RSS
 of the Neo4j server during the stage, and what the child reports, merges them into
-``benchmarks/results/scale.json`` (a later run replaces only the cells it ran) and draws
-``benchmarks/results/scale.png`` (log-log seconds and peak RSS against plays). ``--lock``
+``benchmarks/results/scale.json`` (``--out``; a later run replaces only the cells it ran) and
+draws the PNG beside it, ``scale.png`` (log-log seconds and peak RSS against plays). ``--lock``
 takes that file's exclusive lock around each stage, never across stages.
 
 It WIPES the graph of its Neo4j instance (default ``~/.spotify-engine/neo4j-bench``, ports
@@ -71,7 +71,6 @@ os.environ.setdefault("SPOTIFY_ENGINE_BOLT_PORT", "27687")
 os.environ.setdefault("SPOTIFY_ENGINE_HTTP_PORT", "27474")
 
 RESULTS = HERE / "results" / "scale.json"
-PLOT = HERE / "results" / "scale.png"
 WORK = Path.home() / ".spotify-engine" / "scale"
 
 SIZES: dict[str, dict[str, int]] = {
@@ -822,11 +821,11 @@ def main() -> int:
             results["targets_at_8m"] = TARGETS
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
-            plot(data, PLOT)
+            plot(data, args.out.with_suffix(".png"))
             if row["exit_code"] != 0:
                 print(f"[{size}] {stage} failed; later stages of this size are skipped")
                 break
-    print(f"saved {args.out} and {PLOT}")
+    print(f"saved {args.out} and {args.out.with_suffix('.png')}")
     return 0
 
 
