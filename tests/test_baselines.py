@@ -322,6 +322,7 @@ def test_spd_inverse_is_the_inverse_in_both_triangles(dtype: type) -> None:
     want = np.linalg.inv(a.astype(np.float64))
     got = spd_inverse(a.copy(), what="test matrix")
     assert got.dtype == dtype and got.shape == (25, 25)
+    assert got.flags.c_contiguous  # x @ B would copy a column-major B at every call
     np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-7)
     np.testing.assert_array_equal(got, got.T)
     with pytest.raises(FitFailed, match="test matrix is not positive definite"):
