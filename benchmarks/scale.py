@@ -282,8 +282,7 @@ def stage_train(size: str, work: Path, args: argparse.Namespace) -> dict[str, An
     import shutil
 
     from gnn.graph import load_snapshot
-    from gnn.users import prepare, train_and_select
-    from gnn.users._pipeline import memory_budget
+    from gnn.users import memory_budget, prepare, train_and_select
 
     t0 = time.perf_counter()
     snap = load_snapshot(work / "snapshot.npz")

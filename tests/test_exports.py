@@ -254,6 +254,7 @@ EXPORTS: dict[str, list[str]] = {
         "genre_listening",
         "load_trained",
         "make_recommender",
+        "memory_budget",
         "oracle_from_truth",
         "prepare",
         "prepare_fold_in",

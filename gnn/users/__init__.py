@@ -28,6 +28,7 @@ from gnn.users._pipeline import (
     compare_models,
     load_trained,
     make_recommender,
+    memory_budget,
     oracle_from_truth,
     prepare,
     train_and_select,
@@ -111,4 +112,5 @@ __all__ = [
     "user_encoder",
     "write_back",
     "writeback_rows",
+    "memory_budget",
 ]
