@@ -125,16 +125,10 @@ def _driver() -> Any:
     return driver
 
 
-def _vm_rss_mib() -> float:
+def _vm_mib(key: str = "VmHWM") -> float:
+    """This process's ``/proc/self/status`` memory line ``key`` (VmHWM: peak, VmRSS: now), MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _vm_hwm_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -294,7 +288,7 @@ def stage_train(size: str, work: Path, args: argparse.Namespace) -> dict[str, An
     if args.models:
         names = [n for n in names if n in args.models.split(",")]
     # the harness's memory budget, capped by the target: 16 GiB for the whole process
-    memory = min(memory_budget(), TRAIN_MEMORY - int(_vm_rss_mib() * 2**20))
+    memory = min(memory_budget(), TRAIN_MEMORY - int(_vm_mib("VmRSS") * 2**20))
     t0 = time.perf_counter()
     sel = train_and_select(exp, names, runs_root=runs, overrides=overrides, memory=memory)
     seconds = time.perf_counter() - t0
@@ -782,7 +776,7 @@ def main() -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         work = args.work / args.size
         details = CHILD[args.child](args.size, work, args)
-        details["child_vm_hwm_mib"] = _vm_hwm_mib()
+        details["child_vm_hwm_mib"] = _vm_mib()
         (work / f"{args.child}.json").write_text(json.dumps(details, indent=2, default=float))
         return 0
 

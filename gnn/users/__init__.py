@@ -96,6 +96,7 @@ __all__ = [
     "genre_listening",
     "load_trained",
     "make_recommender",
+    "memory_budget",
     "oracle_from_truth",
     "prepare",
     "prepare_fold_in",
@@ -112,5 +113,4 @@ __all__ = [
     "user_encoder",
     "write_back",
     "writeback_rows",
-    "memory_budget",
 ]
