@@ -384,6 +384,9 @@ server.directories.run={self.home / "run"}
 server.directories.import={self.home / "import"}
 server.directories.plugins={self.home / "plugins"}
 db.tx_log.rotation.retention_policy=2 files
+# every node keeps its relationships grouped by type: a loader's overlapping transactions
+# (plays, aggregates) then never lock one chain, see ingest/_loader.py
+db.relationship_grouping_threshold=1
 {browser}dbms.security.http_access_control_allow_origin=*
 """
         (self.conf_dir / "neo4j.conf").write_text(conf)

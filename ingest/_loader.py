@@ -40,7 +40,12 @@ What guards what, with any number of loaders (CLI ingests, API workers taking pl
 Speed otherwise (``benchmarks/ingest.py``): users and songs are resolved to internal node ids
 once per load, so the write statements match nodes by id instead of seeking an index per row;
 rows travel as columns (parallel lists), which Bolt decodes faster than one map per row; and
-the next chunk's rows are built in a third thread while the server writes.
+the next chunk's rows are built in a third thread while the server writes. The two overlapping
+transactions write relationships to the same songs and users: on a server with the default
+``db.relationship_grouping_threshold`` they deadlock on those nodes' locks (17 driver retries
+per 600k-play load, each a pause), so after the first retry a run locks its nodes in one order
+(``ingest/lock_nodes``); the managed local server groups every node's relationships by type
+(threshold 1), where they do not conflict and no such step is needed.
 
 The whole folder is also recorded as an ``IngestBatch`` (id = content hash of its tables):
 re-running the same batch is answered from that record without touching the data.
@@ -90,6 +95,8 @@ class LoadResult:
     sessions_recovered: int = 0
     #: Chunks written again because another loader created one of their sessions first.
     session_races: int = 0
+    #: A deadlock retried a plays transaction, and the run locked its nodes in order after it.
+    nodes_locked_in_order: bool = False
 
     @property
     def relationships_updated(self) -> int:
@@ -672,16 +679,40 @@ class _PlaysWriter:
     def __init__(self, reg: Any, result: LoadResult):
         self.result = result
         self.run = _RunState()
+        #: Lock the nodes each transaction writes to in ascending order (``ingest/lock_nodes``):
+        #: set once a deadlock retried one of this run's transactions.
+        self.ordered = False
         self.q = {
             name: reg.text(f"ingest/{name}")
             for name in (
                 "find_sessions", "create_sessions", "create_pending", "delete_pending",
                 "take_lock", "find_fresh", "add_listened", "add_transitions",
-                "create_listened", "create_transitions",
+                "create_listened", "create_transitions", "lock_nodes",
             )
         }  # fmt: skip
 
     # -- statements inside a transaction ----------------------------------------------------
+    def _lock_nodes(self, tx: neo4j.ManagedTransaction, *nids: np.ndarray) -> None:
+        """After a deadlock: take the write locks of these nodes in ascending id order.
+
+        A chunk's sessions transaction and the previous chunk's aggregates transaction run at
+        once and write relationships to the same songs and users. Where the server keeps the
+        relationships of a node with few of them in one chain (its
+        ``db.relationship_grouping_threshold``, 50 by default), both lock those nodes, one
+        while its statements run and the other as it commits, each in its own order, and
+        the server resolves the cycle by failing one (retried by the driver, after a pause).
+        Locked in one order first, they wait for each other instead. The managed local server
+        groups every node's relationships by type (threshold 1), which avoids the conflict
+        without this step, so a run takes it only once a retry shows it is needed."""
+        if self.ordered:
+            tx.run(self.q["lock_nodes"], nids=np.unique(np.concatenate(nids)).tolist()).consume()
+
+    def _retried(self, attempts: int) -> None:
+        """A transaction ran ``attempts`` times for a transient failure (a deadlock)."""
+        if attempts > 1 and not self.ordered:
+            self.ordered = self.result.nodes_locked_in_order = True
+            log.info("a deadlock retried a plays transaction: locking nodes in order from now on")
+
     def _lock(self, tx: neo4j.ManagedTransaction) -> int:
         """Take the lock; returns the count this transaction commits as. From here on no other
         loader writes aggregates until this one ends."""
@@ -706,6 +737,7 @@ class _PlaysWriter:
             prepared = _prepare(chunk)
         sessions = prepared[1]
         created = tx.run(self.q["create_sessions"], **sessions).consume()
+        self._lock_nodes(tx, prepared[0]["unid"].to_numpy(), prepared[0]["snid"].to_numpy())
         return prepared, len(existing), created.counters.relationships_created
 
     def _add_aggregates(
@@ -715,6 +747,7 @@ class _PlaysWriter:
         MERGE the others. Returns relationships written, created, and what to learn."""
         _, _, listened, transitions = prepared
         q, run = self.q, self.run
+        self._lock_nodes(tx, listened["user"], listened["song"], transitions["a"], transitions["b"])
         new_users = sorted(set(listened["user"].tolist()) - run.users.keys())
         new_songs = sorted(set(transitions["a"].tolist()) - run.songs.keys())
         fresh_u: set[int] = set()
@@ -751,8 +784,12 @@ class _PlaysWriter:
     def sessions(self, session: neo4j.Session, prepared: tuple[Any, ...]) -> _Written:
         """A chunk's first transaction (no lock): its new sessions, their plays, a marker."""
 
+        attempts = 0
+
         @neo4j.unit_of_work(metadata={"query": "ingest/create_sessions"})
         def work(tx: neo4j.ManagedTransaction) -> _Written:
+            nonlocal attempts
+            attempts += 1
             kept, existing, created = self._write_sessions(tx, prepared)
             marker = None
             if kept is not None:
@@ -763,6 +800,7 @@ class _PlaysWriter:
 
         written, races = _race_retried(session, work)
         written.races = races
+        self._retried(attempts - races)
         return written
 
     def aggregates(self, session: neo4j.Session, written: _Written) -> int:
@@ -778,14 +816,19 @@ class _PlaysWriter:
         res.sessions_new += len(prepared[1]["id"])
         res.relationships += len(prepared[1]["id"]) + len(prepared[0])
 
+        attempts = 0
+
         @neo4j.unit_of_work(metadata={"query": "ingest/add_listened"})
         def work(tx: neo4j.ManagedTransaction) -> tuple[int, Any]:
+            nonlocal attempts
+            attempts += 1
             version = self._lock(tx)
             if not tx.run(self.q["delete_pending"], id=marker).single(strict=True)["deleted"]:
                 return version, None  # another loader added them (ingest/apply_pending)
             return version, self._add_aggregates(tx, prepared)
 
         version, out = session.execute_write(work)
+        self._retried(attempts)
         self._committed(version, out)
         return written.rows
 

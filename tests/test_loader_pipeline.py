@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphdb import apply_schema, wipe_graph
+from graphdb import apply_schema, get_registry, wipe_graph
 from ingest import Loader, LoadResult, ingest, validate_graph
 from spotify_engine.settings import Settings
 
@@ -318,3 +318,54 @@ def test_a_marker_applied_by_another_load_is_not_applied_again(
     Loader(driver, db, batch_size=20).load_plays(table)
     Loader(driver, db).load_plays(event)
     assert together == _dump(driver, db)
+
+
+def test_a_retried_plays_transaction_makes_the_run_lock_nodes_in_order(
+    db: str, driver: neo4j.Driver, neo4j_settings: Settings, tmp_path: Path
+) -> None:
+    """A transient failure (as a deadlock between a chunk's sessions and the previous chunk's
+    aggregates) retries the transaction; from then on the run locks the nodes of every plays
+    transaction in ascending order (``ingest/lock_nodes``), and the graph is that of a load
+    without it: no lock property left behind, aggregates exact."""
+    table = _plays(driver, db, "d", 80, seed=9)
+    failed: list[bool] = []
+
+    def fail_once() -> None:
+        if not failed:
+            failed.append(True)
+            raise neo4j.exceptions.ServiceUnavailable("as a deadlock, once")
+
+    hooked = _Hooked(driver, "ingest/add_listened", fail_once)  # its statements ran
+    res = Loader(hooked, db, batch_size=20).load_plays(table)
+    assert failed and res.nodes_locked_in_order
+    assert res.sessions_new == 80
+    _assert_consistent(driver, db)
+    assert _rows(driver, db, "MATCH (n) WHERE n.ingest_lock IS NOT NULL RETURN n LIMIT 1") == []
+    ordered = _dump(driver, db)
+
+    _base(driver, neo4j_settings, tmp_path / "clean")
+    clean = Loader(driver, db, batch_size=20).load_plays(table)
+    assert not clean.nodes_locked_in_order
+    assert ordered == _dump(driver, db)
+
+
+def test_lock_nodes_takes_each_nodes_write_lock_and_changes_nothing(
+    db: str, driver: neo4j.Driver
+) -> None:
+    """``ingest/lock_nodes`` holds the write lock of every node it is given until its
+    transaction ends (a second writer times out waiting), and leaves the nodes as they were."""
+    lock = get_registry().text("ingest/lock_nodes")
+    nids = [r["n"] for r in _rows(driver, db, "MATCH (s:Song) RETURN id(s) AS n ORDER BY n")]
+    before = _dump(driver, db)
+    with driver.session(database=db) as first, driver.session(database=db) as second:
+        tx = first.begin_transaction()
+        tx.run(lock, nids=nids[:3]).consume()
+        waiting = second.begin_transaction(timeout=2)
+        with pytest.raises(neo4j.exceptions.Neo4jError):
+            waiting.run(lock, nids=[nids[1]]).consume()
+        waiting.close()
+        free = second.begin_transaction(timeout=5)
+        free.run(lock, nids=[nids[3]]).consume()  # a node the first did not lock
+        free.commit()
+        tx.commit()
+    assert before == _dump(driver, db)
