@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import torch
 
 from gnn.graph._data import TrainData
 from spotify_engine.errors import ModelError
@@ -66,12 +67,20 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"k must be 1..{s} (got {k})")
     if k < s:
         # Exact and deterministic: everything above the k-th largest value, then the
-        # lowest-indexed songs among those equal to it.
-        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+        # lowest-indexed songs among those equal to it. The k-th value comes from torch.topk:
+        # numpy's introselect slows down on rows of one repeated value with a few others
+        # (sparse scores with the history at -inf: 20 s for 1,024 x 200,000 against 0.2 s).
+        kth = (
+            torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), k, dim=1, sorted=False)
+            .values.amin(dim=1, keepdim=True)
+            .numpy()
+        )
         above = scores > kth
-        need = k - above.sum(axis=1, keepdims=True)
         tied = scores == kth
-        chosen = above | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= need))
+        need = k - above.sum(axis=1)
+        chosen = above | tied
+        for r in np.flatnonzero(tied.sum(axis=1) > need):  # ties across the k-th place
+            chosen[r, np.flatnonzero(tied[r])[need[r] :]] = False
         part = np.nonzero(chosen)[1].reshape(n, k)
     else:
         part = np.broadcast_to(np.arange(s), (n, s)).copy()
