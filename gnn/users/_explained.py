@@ -128,6 +128,7 @@ class _Facts:
         m = interaction_matrix(snap, np.ones(snap.num_plays, dtype=bool))
         m.data[:] = 1.0
         self.played = m.tocsr()
+        self.played.sort_indices()  # listened() bisects a user's row
         self.played_t = m.T.tocsr()
         self.listening = genre_listening(snap)
         self.song_artist = _pairs(snap.song_artist)
@@ -136,8 +137,11 @@ class _Facts:
         self._common: tuple[int, np.ndarray] | None = None
 
     def listened(self, user: int, song: int) -> bool:
+        # a binary search of the sorted row: np.isin on one value cost ~50 us a call, 55 of the
+        # 67 s the rows of 20,000 users took at 8M plays (a million checks)
         row = self.played.indices[self.played.indptr[user] : self.played.indptr[user + 1]]
-        return bool(np.isin(song, row))
+        j = int(row.searchsorted(song))
+        return j < len(row) and int(row[j]) == song
 
     def in_common(self, user: int, other: int) -> int:
         """Songs both users listened to."""
