@@ -61,7 +61,10 @@ def neo4j_settings() -> Iterator[Settings]:
         from testcontainers.neo4j import Neo4jContainer
 
         password = "test-" + os.urandom(8).hex()
-        with Neo4jContainer("neo4j:5.26-community", password=password) as container:
+        container = Neo4jContainer("neo4j:5.26-community", password=password)
+        # as the managed server and docker-compose.yml (see ingest/_loader.py)
+        container.with_env("NEO4J_db_relationship__grouping__threshold", "1")
+        with container:
             yield Settings(neo4j_uri=container.get_connection_url(), neo4j_password=password)
         return
     settings = Settings()
