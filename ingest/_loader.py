@@ -43,9 +43,9 @@ rows travel as columns (parallel lists), which Bolt decodes faster than one map 
 the next chunk's rows are built in a third thread while the server writes. The two overlapping
 transactions write relationships to the same songs and users: on a server with the default
 ``db.relationship_grouping_threshold`` they deadlock on those nodes' locks (13 to 18 driver
-retries per 600k-play load, each a pause), so after the first retry a run locks its nodes in one order
-(``ingest/lock_nodes``); the managed local server groups every node's relationships by type
-(threshold 1), where they do not conflict and no such step is needed.
+retries per 600k-play load, each a pause), so after the first retry a run locks its nodes in
+one order (``ingest/lock_nodes``); the managed local server groups every node's relationships
+by type (threshold 1), where they do not conflict and no such step is needed.
 
 The whole folder is also recorded as an ``IngestBatch`` (id = content hash of its tables):
 re-running the same batch is answered from that record without touching the data.
