@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import re
@@ -299,16 +300,30 @@ class LocalServer:
     def install(self) -> bool:
         """Assemble the distribution (if needed) and create the instance; True if work was done."""
         java_executable(self.settings)
-        did = False
-        if not self.distribution_ok():
-            self._purge_maven_cache()
-            self._complete_marker.unlink(missing_ok=True)
-            self._assemble()
-            did = True
+        did = self._ensure_distribution()
         if not self.password_initialised():
             self._create_instance()
             did = True
         return did
+
+    def _ensure_distribution(self) -> bool:
+        """Assemble the shared jar cache unless it is complete; True if this call did.
+
+        Every instance of one Neo4j version shares the cache, so two processes may install at
+        once (a benchmark and the tests): the second waits on a file lock beside the cache
+        and finds it complete, instead of emptying the first one's staging folder under it.
+        """
+        if self.distribution_ok():
+            return False
+        self.dist.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.dist.with_name(self.dist.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.distribution_ok():
+                return False
+            self._purge_maven_cache()
+            self._complete_marker.unlink(missing_ok=True)
+            self._assemble()
+            return True
 
     def installed(self) -> bool:
         return self.distribution_ok() and self.password_initialised()

@@ -286,3 +286,37 @@ def test_generated_passwords_never_read_as_options() -> None:
     seen = {new_password() for _ in range(2000)}
     assert len(seen) == 2000
     assert all(re.fullmatch(r"[0-9a-f]{40}", pw) for pw in seen)
+
+
+def test_concurrent_installs_assemble_the_cache_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two installs at once (a benchmark beside the tests): the second waits for the first's
+    download instead of emptying its staging folder, and finds the cache complete."""
+    import threading
+    import time
+    import zipfile
+
+    s = Settings(cache_dir=tmp_path / "c", neo4j_home=tmp_path / "h")
+    calls: list[int] = []
+
+    def assemble(self: LocalServer) -> None:
+        calls.append(threading.get_ident())
+        time.sleep(0.5)  # the download; the other thread arrives meanwhile
+        self.lib_dir.mkdir(parents=True)
+        with zipfile.ZipFile(self.lib_dir / "neo4j-fake.jar", "w") as zf:
+            zf.writestr("x", "y")
+        self._complete_marker.write_text("neo4j-fake.jar\n")
+
+    monkeypatch.setattr(LocalServer, "_assemble", assemble)
+    did: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: did.append(LocalServer(s)._ensure_distribution()))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and sorted(did) == [False, True]
+    assert LocalServer(s).distribution_ok()
