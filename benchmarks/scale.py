@@ -519,7 +519,7 @@ def stage_similar(size: str, work: Path, args: argparse.Namespace) -> dict[str, 
 def stage_api(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     import importlib
 
-    from graphdb import get_registry
+    from graphdb import Writeback
 
     # last on the path, so that benchmarks/ingest.py never shadows the ingest package; by its
     # own name, so that the load generator's spawned process can import it too
@@ -540,9 +540,7 @@ def stage_api(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]
     fresh = [(r["u"], r["s"]) for r in records]
     # live: users of the training snapshot whose stored rows are removed (1 in 20)
     live = [u for u, _ in fresh[19::20]]
-    delete = get_registry().text("writeback/delete_recommendations")
-    for i in range(0, len(live), 500):
-        driver.execute_query(delete, user_ids=live[i : i + 500], database_=db)
+    Writeback(driver, db, run_id="", model="").remove_recommendations(live)
     fresh = [p for n, p in enumerate(fresh) if n % 20 != 19]
     driver.close()
     t = {"fresh": fresh, "live": live, "similar": [], "followed": [], "fold": []}

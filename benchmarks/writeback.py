@@ -38,6 +38,7 @@ from graphdb import (  # noqa: E402
     LocalServer,
     RecommendationRow,
     Writeback,
+    apply_schema,
     connect,
     verify,
     wipe_graph,
@@ -57,6 +58,7 @@ def main() -> None:
     verify(driver)
     db = s.neo4j_database
     wipe_graph(driver, db)
+    apply_schema(driver, db)  # a fresh server has no indexes: MATCH by id would scan
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SyntheticConfig(
             users=USERS, songs=SONGS, artists=ARTISTS, mean_plays_per_user=20, seed=7

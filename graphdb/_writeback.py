@@ -33,12 +33,13 @@ import neo4j
 from graphdb._driver import graph_errors
 from graphdb._registry import get_registry
 
+#: The labels evidence may point at, with the ``writeback/find_node_ids`` parameter of each.
 EVIDENCE_LABELS: dict[str, str] = {
-    "Song": "writeback/create_song_evidence",
-    "User": "writeback/create_user_evidence",
-    "Artist": "writeback/create_artist_evidence",
-    "Genre": "writeback/create_genre_evidence",
-    "Playlist": "writeback/create_playlist_evidence",
+    "Song": "song_ids",
+    "User": "user_ids",
+    "Artist": "artist_ids",
+    "Genre": "genre_ids",
+    "Playlist": "playlist_ids",
 }
 
 
@@ -91,6 +92,26 @@ def _rec_id(run_id: str, user_id: str, song_id: str) -> str:
     return f"{run_id}|{user_id}|{song_id}"
 
 
+_EVIDENCE_COLUMNS = (
+    "rec", "node", "weight", "kind", "rank", "named", "share_of_plays", "songs_in_common"
+)  # fmt: skip
+
+
+def _evidence_columns(
+    cols: dict[str, list[Any]], rec: int, node: int, rank: int, ev: Evidence
+) -> None:
+    """Append one ``BECAUSE`` edge, from the recommendation with internal id ``rec`` to the
+    node with internal id ``node``."""
+    cols["rec"].append(rec)
+    cols["node"].append(node)
+    cols["weight"].append(float(ev.weight))
+    cols["kind"].append(ev.kind)
+    cols["rank"].append(rank)
+    cols["named"].append(bool(ev.named))
+    cols["share_of_plays"].append(None if ev.share_of_plays is None else float(ev.share_of_plays))
+    cols["songs_in_common"].append(None if ev.songs_in_common is None else int(ev.songs_in_common))
+
+
 class Writeback:
     """Writes one run's results. Batches are groups of whole users.
 
@@ -122,64 +143,62 @@ class Writeback:
         self.progress = progress or (lambda phase, done, total: None)
 
     def recommendations(self, rows: Sequence[RecommendationRow]) -> WritebackResult:
-        """Replace the recommendations of every user that appears in ``rows``."""
+        """Replace the recommendations of every user that appears in ``rows``.
+
+        One transaction per batch of users: the nodes the batch points at are resolved to
+        internal ids first (``writeback/find_node_ids``), then the users' old recommendations
+        are deleted and the new ones created, matched by those ids. A row whose user, song or
+        evidence node is not in the graph writes nothing for it; the result counts what was
+        written.
+        """
         t0 = time.perf_counter()
         by_user: dict[str, list[RecommendationRow]] = {}
         for r in rows:
             by_user.setdefault(r.user_id, []).append(r)
         users = list(by_user)
         result = WritebackResult()
-        q_del = self.reg.text("writeback/delete_recommendations")
-        q_rec = self.reg.text("writeback/create_recommendations")
+        q = {
+            name: self.reg.text(f"writeback/{name}")
+            for name in (
+                "find_node_ids", "delete_recommendations", "create_recommendations",
+                "create_evidence",
+            )
+        }  # fmt: skip
 
         @neo4j.unit_of_work(metadata={"query": "writeback/create_recommendations"})
         def work(tx: neo4j.ManagedTransaction, batch: list[str]) -> tuple[int, int]:
-            rec_rows: list[dict[str, Any]] = []
-            ev_rows: dict[str, list[dict[str, Any]]] = {label: [] for label in EVIDENCE_LABELS}
-            for uid in batch:
-                for r in by_user[uid]:
-                    rid = _rec_id(self.run_id, r.user_id, r.song_id)
-                    rec_rows.append(
-                        {
-                            "id": rid,
-                            "user_id": r.user_id,
-                            "song_id": r.song_id,
-                            "rank": int(r.rank),
-                            "score": float(r.score),
-                            "reason": r.reason,
-                        }
-                    )
-                    for i, ev in enumerate(r.evidence):
-                        ev_rows[ev.label].append(
-                            {
-                                "rec_id": rid,
-                                "id": ev.id,
-                                "kind": ev.kind,
-                                "weight": float(ev.weight),
-                                "rank": i + 1,
-                                "named": bool(ev.named),
-                                "share_of_plays": None
-                                if ev.share_of_plays is None
-                                else float(ev.share_of_plays),
-                                "songs_in_common": None
-                                if ev.songs_in_common is None
-                                else int(ev.songs_in_common),
-                            }
-                        )
-            tx.run(q_del, user_ids=batch).consume()
+            recs = [r for uid in batch for r in by_user[uid]]
+            nodes = self._node_ids(tx, q["find_node_ids"], batch, recs)
+            users_, songs = nodes["User"], nodes["Song"]
             tx.run(
-                q_rec,
-                rows=rec_rows,
+                q["delete_recommendations"], users=[users_[u] for u in batch if u in users_]
+            ).consume()
+            # a row whose user or song is not in the graph is left out
+            kept = [r for r in recs if r.user_id in users_ and r.song_id in songs]
+            made = tx.run(
+                q["create_recommendations"],
+                id=[_rec_id(self.run_id, r.user_id, r.song_id) for r in kept],
+                user=[users_[r.user_id] for r in kept],
+                song=[songs[r.song_id] for r in kept],
+                rank=[int(r.rank) for r in kept],
+                score=[float(r.score) for r in kept],
+                reason=[r.reason for r in kept],
                 run_id=self.run_id,
                 model=self.model,
                 created_at=self.created_at,
-            ).consume()
+            ).single(strict=True)
+            rec_nid = dict(zip(made["rows"], made["nids"], strict=True))
+            cols: dict[str, list[Any]] = {c: [] for c in _EVIDENCE_COLUMNS}
+            for i, r in enumerate(kept):
+                for rank, ev in enumerate(r.evidence, start=1):
+                    node = nodes[ev.label].get(ev.id)
+                    if node is not None:
+                        _evidence_columns(cols, rec_nid[i], node, rank, ev)
             n_ev = 0
-            for label, evs in ev_rows.items():
-                if evs:
-                    tx.run(self.reg.text(EVIDENCE_LABELS[label]), rows=evs).consume()
-                    n_ev += len(evs)
-            return len(rec_rows), n_ev
+            if cols["rec"]:
+                done = tx.run(q["create_evidence"], **cols).consume()
+                n_ev = done.counters.relationships_created
+            return len(rec_nid), n_ev
 
         with graph_errors(), self.driver.session(database=self.database) as session:
             for i in range(0, len(users), self.users_per_batch):
@@ -191,6 +210,42 @@ class Writeback:
         result.users = len(users)
         result.seconds = time.perf_counter() - t0
         return result
+
+    @staticmethod
+    def _node_ids(
+        tx: neo4j.ManagedTransaction,
+        statement: str,
+        users: list[str],
+        recs: list[RecommendationRow],
+    ) -> dict[str, dict[str, int]]:
+        """Internal ids, per label, of the nodes a batch points at (those in the graph)."""
+        keys: dict[str, set[str]] = {label: set() for label in EVIDENCE_LABELS}
+        keys["User"].update(users)
+        for r in recs:
+            keys["Song"].add(r.song_id)
+            for ev in r.evidence:
+                keys[ev.label].add(ev.id)
+        found = tx.run(
+            statement, **{EVIDENCE_LABELS[label]: sorted(k) for label, k in keys.items()}
+        ).single(strict=True)
+        return {
+            label: {key: nid for key, nid in found[param.removesuffix("_ids") + "s"]}
+            for label, param in EVIDENCE_LABELS.items()
+        }
+
+    def remove_recommendations(self, user_ids: Sequence[str]) -> None:
+        """Delete these users' recommendations (every run), batch by batch."""
+        q_find = self.reg.text("writeback/find_node_ids")
+        q_del = self.reg.text("writeback/delete_recommendations")
+
+        @neo4j.unit_of_work(metadata={"query": "writeback/delete_recommendations"})
+        def work(tx: neo4j.ManagedTransaction, batch: list[str]) -> None:
+            nodes = self._node_ids(tx, q_find, batch, [])["User"]
+            tx.run(q_del, users=list(nodes.values())).consume()
+
+        with graph_errors(), self.driver.session(database=self.database) as session:
+            for i in range(0, len(user_ids), self.users_per_batch):
+                session.execute_write(work, list(user_ids[i : i + self.users_per_batch]))
 
     def _replace(
         self,

@@ -132,6 +132,48 @@ def test_new_run_replaces_old_atomically(graph: neo4j.Driver, neo4j_settings: Se
     assert orphans[0]["n"] == 0
 
 
+def test_rows_pointing_outside_the_graph_write_nothing_for_it(
+    graph: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """A row for a song (or user) not in the graph is left out and a piece of evidence for a
+    missing node is skipped; the counts are what was written. Every fact of an edge lands."""
+    db = neo4j_settings.neo4j_database
+    _tiny_graph(graph, db)
+    wb = Writeback(graph, db, run_id="run-a", model="m")
+    res = wb.recommendations(
+        [
+            RecommendationRow(
+                "u1",
+                "s3",
+                1,
+                2.0,
+                [
+                    Evidence("Genre", "g1", "genre_affinity", 0.5, True, share_of_plays=0.75),
+                    Evidence("Artist", "nowhere", "artist", 0.3),
+                    Evidence("User", "u2", "similar_user", 0.2, songs_in_common=4),
+                ],
+            ),
+            RecommendationRow("u1", "no-such-song", 2, 1.0, [Evidence("Song", "s1", "played", 1)]),
+            RecommendationRow("ghost", "s1", 1, 1.0, [Evidence("Song", "s2", "played", 1)]),
+        ]
+    )
+    assert (res.users, res.recommendations, res.evidence) == (2, 1, 2)
+    got, _, _ = graph.execute_query(
+        "MATCH (:User {id: 'u1'})-[:RECEIVED]->(r:Recommendation)-[b:BECAUSE]->(e) "
+        "RETURN e.id AS id, b {.*} AS b ORDER BY b.rank",
+        database_=db,
+    )
+    assert [(g["id"], g["b"]) for g in got] == [
+        ("g1", {"kind": "genre_affinity", "weight": 0.5, "rank": 1, "named": True,
+                "share_of_plays": 0.75}),
+        ("u2", {"kind": "similar_user", "weight": 0.2, "rank": 3, "named": False,
+                "songs_in_common": 4}),
+    ]  # fmt: skip
+    wb.remove_recommendations(["u1", "ghost"])
+    left, _, _ = graph.execute_query("MATCH (r:Recommendation) RETURN count(r) AS n", database_=db)
+    assert left[0]["n"] == 0
+
+
 def test_evidence_label_allow_list() -> None:
     with pytest.raises(ValueError, match="evidence label"):
         Evidence("Session`) DETACH DELETE", "x", "played", 1.0)
