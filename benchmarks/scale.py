@@ -383,62 +383,40 @@ def _served(work: Path) -> Any:
 
 
 def stage_writeback(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """``gnn.users.write_back``'s steps one by one, so that each is timed: recommend and
-    explain every user, build the rows, write recommendations + evidence, then SIMILAR_TO and
-    AFFINITY, then the ModelRun."""
-    import numpy as np
-
-    from gnn.users import (
-        load_trained,
-        prepare,
-        recommend_and_explain,
-        run_max_per_artist,
-        similar_songs,
-        writeback_rows,
-    )
-    from graphdb import Writeback
+    """``gnn.users.write_back`` as ``spotify-engine train`` runs it: recommend and explain
+    every user 2,000 at a time, each chunk's recommendations + evidence written while the next
+    is computed, then SIMILAR_TO and AFFINITY, then the ModelRun. ``replaced``: how many
+    recommendations of an earlier run the write replaced (the slower case)."""
+    from gnn.users import load_trained, prepare, run_max_per_artist, write_back
 
     s = _settings()
     run = _served(work)
     t0 = time.perf_counter()
     rec, snap = load_trained(run)
-    full = prepare(snap).full()
+    exp = prepare(snap)
     load_s = time.perf_counter() - t0
     cap = run_max_per_artist(run.fit_info)
-    t = {}
-    t0 = time.perf_counter()
-    ex = recommend_and_explain(rec, full, np.arange(snap.num_users), k=10, max_per_artist=cap)
-    t["recommend_explain_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rows, affinity = writeback_rows(snap, ex)
-    t["rows_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    similar = similar_songs(rec, full, k=10)
-    t["similar_compute_seconds"] = time.perf_counter() - t0
     driver = _driver()
-    wb = Writeback(driver, s.neo4j_database, run_id=run.run_id, model=rec.name)
+    replaced = driver.execute_query(
+        "MATCH (r:Recommendation) RETURN count(r) AS n", database_=s.neo4j_database
+    )[0][0]["n"]
     t0 = time.perf_counter()
-    res = wb.recommendations(rows)
-    t["write_recommendations_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    n_sim = wb.similar_songs(similar)
-    n_aff = wb.affinities(affinity)
-    wb.record_run({"k": 10, "max_per_artist": cap})
-    t["write_similar_affinity_seconds"] = time.perf_counter() - t0
+    wb = write_back(driver, s.neo4j_database, rec, exp, run.run_id, k=10, max_per_artist=cap)
+    total_s = time.perf_counter() - t0
     driver.close()
     return {
-        "seconds_inner": sum(t.values()),
+        "seconds_inner": total_s,
         "model": run.model,
         "rebuild_seconds": load_s,
         "users": int(snap.num_users),
-        "recommendations": res.recommendations,
-        "evidence": res.evidence,
-        "similar": n_sim,
-        "affinity": n_aff,
-        "recommendations_and_evidence_seconds": t["recommend_explain_seconds"]
-        + t["rows_seconds"]
-        + t["write_recommendations_seconds"],
-        **t,
+        "replaced": int(replaced),
+        "recommendations": wb.recommendations,
+        "evidence": wb.evidence,
+        "similar": wb.similar,
+        "affinity": wb.affinity,
+        "recommendations_and_evidence_seconds": wb.recommendations_seconds,
+        "recommend_explain_rows_seconds": wb.explain_seconds,
+        "similar_affinity_seconds": total_s - wb.recommendations_seconds,
     }
 
 

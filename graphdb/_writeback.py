@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +144,47 @@ class Writeback:
         self.created_at = int(time.time() * 1000)
         self.progress = progress or (lambda phase, done, total: None)
 
+    def recommendations_from(
+        self, chunks: Iterable[Sequence[RecommendationRow]], *, users: int | None = None
+    ) -> WritebackResult:
+        """:meth:`recommendations` of chunk after chunk, each written while the caller computes
+        the next: ``chunks`` is consumed in the calling thread, the writes run one at a time,
+        in order, in a background thread. Every user's rows must be in one chunk (a later
+        chunk would replace them). ``users``: how many in all, for progress.
+
+        Raises:
+            ValueError: a user's rows are in two chunks.
+        """
+        t0 = time.perf_counter()
+        result = WritebackResult()
+        seen: set[str] = set()
+        done = 0
+
+        def add(future: Future[WritebackResult]) -> None:
+            part = future.result()
+            result.users += part.users
+            result.recommendations += part.recommendations
+            result.evidence += part.evidence
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="writeback") as pool:
+            pending: deque[Future[WritebackResult]] = deque()
+            for rows in chunks:
+                mine = {r.user_id for r in rows}
+                if not seen.isdisjoint(mine):
+                    raise ValueError(
+                        f"user {sorted(seen & mine)[0]!r} has rows in two chunks; a user's "
+                        "rows must be written in one"
+                    )
+                seen |= mine
+                pending.append(pool.submit(self._write, rows, done, users))
+                done += len(mine)
+                while len(pending) > 1:  # one chunk written while the next is computed
+                    add(pending.popleft())
+            while pending:
+                add(pending.popleft())
+        result.seconds = time.perf_counter() - t0
+        return result
+
     def recommendations(self, rows: Sequence[RecommendationRow]) -> WritebackResult:
         """Replace the recommendations of every user that appears in ``rows``.
 
@@ -151,6 +194,13 @@ class Writeback:
         evidence node is not in the graph writes nothing for it; the result counts what was
         written.
         """
+        return self._write(rows, 0, None)
+
+    def _write(
+        self, rows: Sequence[RecommendationRow], done_before: int, total: int | None
+    ) -> WritebackResult:
+        """:meth:`recommendations`; progress counts ``done_before`` users already written, of
+        ``total`` (default: this call's)."""
         t0 = time.perf_counter()
         by_user: dict[str, list[RecommendationRow]] = {}
         for r in rows:
@@ -206,7 +256,11 @@ class Writeback:
                 n_rec, n_ev = session.execute_write(work, batch)
                 result.recommendations += n_rec
                 result.evidence += n_ev
-                self.progress("recommendations", min(i + len(batch), len(users)), len(users))
+                self.progress(
+                    "recommendations",
+                    done_before + min(i + len(batch), len(users)),
+                    total or len(users),
+                )
         result.users = len(users)
         result.seconds = time.perf_counter() - t0
         return result

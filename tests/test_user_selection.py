@@ -124,6 +124,24 @@ def test_served_run_is_active_and_written_back_with_evidence(
         assert why[0]["model"] == best.recommender.name
         assert why[0]["evidence"], f"{r['song_id']} has no evidence"
 
+    # In chunks of 2 users (each written while the next is computed): the same graph.
+    dump = (
+        "MATCH (u:User)-[:RECEIVED]->(r:Recommendation)-[:OF]->(s:Song) "
+        "OPTIONAL MATCH (r)-[b:BECAUSE]->(e) "
+        "WITH u, r, s, b, e ORDER BY u.id, r.rank, b.rank "
+        "RETURN u.id AS u, r.rank AS rank, s.id AS s, r.score AS score, r.reason AS reason, "
+        "collect([e.id, b {.*}]) AS evidence"
+    )
+    before, _, _ = graph.execute_query(dump, database_=db)
+    again = write_back(
+        graph, db, best.recommender, exp, best.run.run_id, users=np.arange(5), k=5, chunk_users=2
+    )
+    after, _, _ = graph.execute_query(dump, database_=db)
+    assert [r.data() for r in after] == [r.data() for r in before] and len(before) == 25
+    assert (again.recommendations, again.evidence) == (wb.recommendations, wb.evidence)
+    assert np.array_equal(again.explained.songs, wb.explained.songs)
+    assert np.array_equal(again.explained.users, np.arange(5))
+
 
 def test_cli_train_serves_the_validation_winner_by_default(tmp_path: Path):
     import os

@@ -174,6 +174,45 @@ def test_rows_pointing_outside_the_graph_write_nothing_for_it(
     assert left[0]["n"] == 0
 
 
+def test_chunks_are_written_while_the_next_is_computed(
+    graph: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """recommendations_from: the writes run in another thread, in order, one chunk behind the
+    producer; a user in two chunks is refused before anything of that chunk is written."""
+    import threading
+
+    db = neo4j_settings.neo4j_database
+    _tiny_graph(graph, db)
+    wb = Writeback(graph, db, run_id="run-a", model="m")
+    writers: set[str] = set()
+    seen_by_producer: list[int] = []
+    real = wb._write
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        writers.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    wb._write = spy  # type: ignore[method-assign]
+    rows = _rows("a")
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield [r for r in rows if r.user_id == "u1"]
+        seen_by_producer.append(_count(graph, db))
+        yield [r for r in rows if r.user_id == "u2"]
+
+    res = wb.recommendations_from(chunks(), users=2)
+    assert (res.users, res.recommendations, res.evidence) == (2, 3, 5)
+    assert writers and all(name.startswith("writeback") for name in writers)
+    assert _count(graph, db) == 3 and seen_by_producer[0] in (0, 2)
+    with pytest.raises(ValueError, match="u1"):
+        wb.recommendations_from([rows[:1], rows[1:2]])
+
+
+def _count(driver: neo4j.Driver, db: str) -> int:
+    n, _, _ = driver.execute_query("MATCH (r:Recommendation) RETURN count(r) AS n", database_=db)
+    return int(n[0]["n"])
+
+
 def test_evidence_label_allow_list() -> None:
     with pytest.raises(ValueError, match="evidence label"):
         Evidence("Session`) DETACH DELETE", "x", "played", 1.0)
