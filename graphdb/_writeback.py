@@ -218,7 +218,12 @@ class Writeback:
         @neo4j.unit_of_work(metadata={"query": "writeback/create_recommendations"})
         def work(tx: neo4j.ManagedTransaction, batch: list[str]) -> tuple[int, int]:
             recs = [r for uid in batch for r in by_user[uid]]
-            nodes = self._node_ids(tx, q["find_node_ids"], batch, recs)
+            keys: dict[str, set[str]] = {"User": set(batch), "Song": set()}
+            for r in recs:
+                keys["Song"].add(r.song_id)
+                for ev in r.evidence:
+                    keys.setdefault(ev.label, set()).add(ev.id)
+            nodes = self._node_ids(tx, q["find_node_ids"], keys)
             users_, songs = nodes["User"], nodes["Song"]
             tx.run(
                 q["delete_recommendations"], users=[users_[u] for u in batch if u in users_]
@@ -267,20 +272,12 @@ class Writeback:
 
     @staticmethod
     def _node_ids(
-        tx: neo4j.ManagedTransaction,
-        statement: str,
-        users: list[str],
-        recs: list[RecommendationRow],
+        tx: neo4j.ManagedTransaction, statement: str, keys: dict[str, set[str]]
     ) -> dict[str, dict[str, int]]:
-        """Internal ids, per label, of the nodes a batch points at (those in the graph)."""
-        keys: dict[str, set[str]] = {label: set() for label in EVIDENCE_LABELS}
-        keys["User"].update(users)
-        for r in recs:
-            keys["Song"].add(r.song_id)
-            for ev in r.evidence:
-                keys[ev.label].add(ev.id)
+        """Internal ids, per label, of the nodes with these stable ids (those in the graph)."""
         found = tx.run(
-            statement, **{EVIDENCE_LABELS[label]: sorted(k) for label, k in keys.items()}
+            statement,
+            **{param: sorted(keys.get(label, ())) for label, param in EVIDENCE_LABELS.items()},
         ).single(strict=True)
         return {
             label: {key: nid for key, nid in found[param.removesuffix("_ids") + "s"]}
@@ -294,7 +291,7 @@ class Writeback:
 
         @neo4j.unit_of_work(metadata={"query": "writeback/delete_recommendations"})
         def work(tx: neo4j.ManagedTransaction, batch: list[str]) -> None:
-            nodes = self._node_ids(tx, q_find, batch, [])["User"]
+            nodes = self._node_ids(tx, q_find, {"User": set(batch)})["User"]
             tx.run(q_del, users=list(nodes.values())).consume()
 
         with graph_errors(), self.driver.session(database=self.database) as session:
@@ -303,78 +300,80 @@ class Writeback:
 
     def _replace(
         self,
-        delete: str,
-        create: str,
-        key: str,
-        owners: list[str],
-        rows: list[dict[str, Any]],
-        owner_field: str,
+        name: str,
+        owner: str,
+        target: str,
+        edges: list[tuple[str, str, dict[str, Any]]],
         phase: str,
     ) -> int:
-        grouped: dict[str, list[dict[str, Any]]] = {o: [] for o in owners}
-        for r in rows:
-            grouped[r[owner_field]].append(r)
-        q_del, q_new = self.reg.text(delete), self.reg.text(create)
+        """Replace the ``name`` edges (``writeback/delete_<name>``, ``writeback/create_<name>``)
+        of every ``owner`` node in ``edges`` (``(owner id, target id, properties)``, grouped by
+        owner) with these; nodes are matched by internal id, resolved first in each
+        transaction. Returns the edges created (none for a node not in the graph)."""
+        grouped: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+        for e in edges:
+            grouped.setdefault(e[0], []).append(e)
+        owners = list(grouped)
+        props = list(edges[0][2]) if edges else []
+        q_find = self.reg.text("writeback/find_node_ids")
+        q_del = self.reg.text(f"writeback/delete_{name}")
+        q_new = self.reg.text(f"writeback/create_{name}")
 
-        @neo4j.unit_of_work(metadata={"query": create})
-        def work(tx: neo4j.ManagedTransaction, batch: list[str]) -> None:
-            tx.run(q_del, **{key: batch}).consume()
-            new_rows = [r for o in batch for r in grouped[o]]
-            tx.run(q_new, rows=new_rows, run_id=self.run_id).consume()
+        @neo4j.unit_of_work(metadata={"query": f"writeback/create_{name}"})
+        def work(tx: neo4j.ManagedTransaction, batch: list[str]) -> int:
+            mine = [e for o in batch for e in grouped[o]]
+            keys: dict[str, set[str]] = {owner: set(batch)}
+            keys.setdefault(target, set()).update(e[1] for e in mine)
+            ids = self._node_ids(tx, q_find, keys)
+            a_ids, b_ids = ids[owner], ids[target]
+            tx.run(q_del, owners=[a_ids[o] for o in batch if o in a_ids]).consume()
+            kept = [e for e in mine if e[0] in a_ids and e[1] in b_ids]
+            cols = {p: [e[2][p] for e in kept] for p in props}
+            done = tx.run(
+                q_new,
+                a=[a_ids[e[0]] for e in kept],
+                b=[b_ids[e[1]] for e in kept],
+                run_id=self.run_id,
+                **cols,
+            ).consume()
+            return int(done.counters.relationships_created)
 
-        step = max(1, 20_000 // max(1, len(rows) // max(1, len(owners))))
+        step = max(1, 20_000 // max(1, len(edges) // max(1, len(owners))))
+        created = 0
         with graph_errors(), self.driver.session(database=self.database) as session:
             for i in range(0, len(owners), step):
-                session.execute_write(work, owners[i : i + step])
+                created += session.execute_write(work, owners[i : i + step])
                 self.progress(phase, min(i + step, len(owners)), len(owners))
-        return len(rows)
+        return created
 
     def similar_songs(self, rows: Sequence[tuple[str, str, float]]) -> int:
-        """``(song_a, song_b, score)`` rows, ranked per song by descending score."""
+        """``(song_a, song_b, score)`` rows, ranked per song by descending score; replaces
+        the songs' earlier ``SIMILAR_TO`` edges. Returns the edges written."""
         per: dict[str, list[tuple[str, float]]] = {}
         for a, b, s in rows:
             per.setdefault(a, []).append((b, s))
-        out = []
+        edges = []
         for a, lst in per.items():
             lst.sort(key=lambda t: -t[1])
-            out += [
-                {"a": a, "b": b, "score": float(s), "rank": i + 1} for i, (b, s) in enumerate(lst)
-            ]
-        return self._replace(
-            "writeback/delete_similar",
-            "writeback/create_similar",
-            "song_ids",
-            list(per),
-            out,
-            "a",
-            "similar",
-        )
+            edges += [(a, b, {"score": float(s), "rank": i + 1}) for i, (b, s) in enumerate(lst)]
+        return self._replace("similar", "Song", "Song", edges, "similar")
 
     def affinities(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """``(user_id, genre_id, share_of_plays[, plays])`` rows: each user's listening per
-        genre, replacing the user's earlier ``AFFINITY`` edges; ``rank`` 1 = highest share."""
+        genre, replacing the user's earlier ``AFFINITY`` edges; ``rank`` 1 = highest share.
+        Returns the edges written."""
         per: dict[str, list[tuple[str, float, int | None]]] = {}
         for row in rows:
             u, g, w = row[0], row[1], float(row[2])
             plays = int(row[3]) if len(row) > 3 and row[3] is not None else None
             per.setdefault(u, []).append((g, w, plays))
-        out = []
-        for u, lst in per.items():
-            lst.sort(key=lambda t: -t[1])
-            out += [
-                {"user_id": u, "genre_id": g, "weight": w, "plays": n, "rank": i + 1}
-                for i, (g, w, n) in enumerate(lst)
+        edges = []
+        for u in sorted(per):
+            lst = sorted(per[u], key=lambda t: -t[1])
+            edges += [
+                (u, g, {"weight": w, "plays": n, "rank": i + 1}) for i, (g, w, n) in enumerate(lst)
             ]
-        users = sorted(per)
-        return self._replace(
-            "writeback/delete_affinity",
-            "writeback/create_affinity",
-            "user_ids",
-            users,
-            out,
-            "user_id",
-            "affinity",
-        )
+        return self._replace("affinity", "User", "Genre", edges, "affinity")
 
     def record_run(self, props: dict[str, Any]) -> None:
         """Store the run's provenance node and mark it active."""

@@ -213,6 +213,38 @@ def _count(driver: neo4j.Driver, db: str) -> int:
     return int(n[0]["n"])
 
 
+def test_similar_and_affinity_replace_the_owners_edges(
+    graph: neo4j.Driver, neo4j_settings: Settings
+) -> None:
+    """A second run replaces the SIMILAR_TO of the songs and the AFFINITY of the users it
+    names, keeps the others', and counts only edges between nodes in the graph."""
+    db = neo4j_settings.neo4j_database
+    _tiny_graph(graph, db)
+    Writeback(graph, db, run_id="a", model="m").similar_songs(
+        [("s1", "s2", 0.9), ("s1", "s3", 0.5), ("s4", "s1", 0.7)]
+    )
+    Writeback(graph, db, run_id="a", model="m").affinities([("u1", "g1", 0.75), ("u2", "g2", 1)])
+    wb = Writeback(graph, db, run_id="b", model="m")
+    assert wb.similar_songs([("s1", "s4", 0.8), ("s1", "nowhere", 0.9)]) == 1
+    assert wb.affinities([("u1", "g2", 0.25, 1), ("ghost", "g1", 1.0)]) == 1
+    sim, _, _ = graph.execute_query(
+        "MATCH (a:Song)-[x:SIMILAR_TO]->(b:Song) "
+        "RETURN a.id AS a, b.id AS b, x.rank AS rank, x.run_id AS run ORDER BY a, b",
+        database_=db,
+    )
+    assert [tuple(r.values()) for r in sim] == [("s1", "s4", 2, "b"), ("s4", "s1", 1, "a")]
+    aff, _, _ = graph.execute_query(
+        "MATCH (u:User)-[x:AFFINITY]->(g:Genre) "
+        "RETURN u.id AS u, g.id AS g, x.weight AS w, x.plays AS plays, x.run_id AS run "
+        "ORDER BY u",
+        database_=db,
+    )
+    assert [tuple(r.values()) for r in aff] == [
+        ("u1", "g2", 0.25, 1, "b"),
+        ("u2", "g2", 1.0, None, "a"),
+    ]
+
+
 def test_evidence_label_allow_list() -> None:
     with pytest.raises(ValueError, match="evidence label"):
         Evidence("Session`) DETACH DELETE", "x", "played", 1.0)

@@ -1,6 +1,8 @@
 // name: writeback/delete_affinity
 // Remove AFFINITY edges of earlier runs from these users.
-// params: $user_ids
-UNWIND $user_ids AS uid
-MATCH (:User {id: uid})-[x:AFFINITY]->(:Genre)
+// params: $owners
+// $owners: the users' internal ids (writeback/find_node_ids).
+UNWIND $owners AS nid
+MATCH (u:User) WHERE id(u) = nid
+MATCH (u)-[x:AFFINITY]->(:Genre)
 DELETE x
