@@ -401,7 +401,16 @@ def stage_writeback(size: str, work: Path, args: argparse.Namespace) -> dict[str
         "MATCH (r:Recommendation) RETURN count(r) AS n", database_=s.neo4j_database
     )[0][0]["n"]
     t0 = time.perf_counter()
-    wb = write_back(driver, s.neo4j_database, rec, exp, run.run_id, k=10, max_per_artist=cap)
+    wb = write_back(
+        driver,
+        s.neo4j_database,
+        rec,
+        exp,
+        run.run_id,
+        k=10,
+        max_per_artist=cap,
+        chunk_users=args.chunk_users,
+    )
     total_s = time.perf_counter() - t0
     driver.close()
     return {
@@ -410,6 +419,7 @@ def stage_writeback(size: str, work: Path, args: argparse.Namespace) -> dict[str
         "rebuild_seconds": load_s,
         "users": int(snap.num_users),
         "replaced": int(replaced),
+        "chunk_users": args.chunk_users,
         "recommendations": wb.recommendations,
         "evidence": wb.evidence,
         "similar": wb.similar,
@@ -652,6 +662,7 @@ def run_stage(size: str, stage: str, args: argparse.Namespace) -> dict[str, Any]
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--size", size]
     cmd += ["--work", str(args.work), "--clients", str(args.clients)]
     cmd += ["--api-seconds", str(args.api_seconds), "--sampled-batches", str(args.sampled_batches)]
+    cmd += ["--chunk-users", str(args.chunk_users)]
     if args.online_max_plays:
         cmd += ["--online-max-plays", str(args.online_max_plays)]
     if args.models:
@@ -740,6 +751,12 @@ def main() -> int:
     )
     ap.add_argument("--api-seconds", type=float, default=20.0)
     ap.add_argument("--sampled-batches", type=int, default=30)
+    ap.add_argument(
+        "--chunk-users",
+        type=int,
+        default=2_000,
+        help="writeback stage: users per chunk computed while the previous is written",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--child", choices=STAGES, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--size", choices=list(SIZES), default=None, help=argparse.SUPPRESS)
