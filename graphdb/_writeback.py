@@ -245,6 +245,8 @@ class Writeback:
             rec_nid = dict(zip(made["rows"], made["nids"], strict=True))
             cols: dict[str, list[Any]] = {c: [] for c in _EVIDENCE_COLUMNS}
             for i, r in enumerate(kept):
+                if i not in rec_nid:  # its user or song was deleted since they were found
+                    continue
                 for rank, ev in enumerate(r.evidence, start=1):
                     node = nodes[ev.label].get(ev.id)
                     if node is not None:
