@@ -144,7 +144,6 @@ def write_back(
     n_sim = wb.similar_songs(similar)
     n_aff = wb.affinities(affinity)
     wb.record_run({"k": k, "max_per_artist": max_per_artist})
-    ex = parts[0] if len(parts) == 1 else _joined(parts)
     return WriteBackResult(
         recommendations=res.recommendations,
         evidence=res.evidence,
@@ -152,7 +151,7 @@ def write_back(
         affinity=n_aff,
         explain_seconds=explain_s,
         write_seconds=time.perf_counter() - t1 - explain_s,
-        explained=ex,
+        explained=_joined(parts),
         full=full,
         recommendations_seconds=recs_s,
     )
