@@ -16,8 +16,16 @@ from _api_world import run_server, server_env
 
 from gnn.core._metrics import ndcg_at_k
 from gnn.graph._data import random_snapshot
-from gnn.users import EASE, cap_ranked, prepare, song_artists, train_model, write_back
-from gnn.users._diversity import CAPS, capped_recommend, choose_cap
+from gnn.users import (
+    EASE,
+    cap_ranked,
+    make_recommender,
+    prepare,
+    song_artists,
+    train_model,
+    write_back,
+)
+from gnn.users._diversity import CAPS, capped_lists, capped_recommend, choose_cap
 from graphdb import wipe_graph
 from spotify_engine.settings import Settings
 
@@ -52,6 +60,25 @@ def test_capped_lists_equal_the_cut_of_the_whole_ranking() -> None:
     # 4 artists and a cap of 1: only 4 songs can be listed (the whole catalogue was ranked)
     ids, _ = capped_recommend(rec, users, 10, observed, 1)
     assert ((ids >= 0).sum(axis=1) == 4).all()
+
+
+@pytest.mark.parametrize("model", ["ease", "popularity"])
+def test_one_ranking_gives_each_caps_own_lists(model: str) -> None:
+    """``capped_lists`` (one ranking for every cap, what ``choose_cap`` uses) gives the lists
+    ``capped_recommend`` computes cap by cap, cap None included; popularity scores tie a lot
+    (ties across the 10th and the 100th place)."""
+    snap = random_snapshot(num_users=40, num_songs=300, num_artists=6, plays_per_user=25, seed=8)
+    exp = prepare(snap)
+    rec = make_recommender(model)
+    rec.fit(exp.train)
+    observed = exp.observed("val")
+    users = np.arange(snap.num_users)
+    lists = capped_lists(rec, users, 10, observed, CAPS)
+    assert list(lists) == list(CAPS)
+    for cap in CAPS:
+        ids, scores = capped_recommend(rec, users, 10, observed, cap)
+        assert lists[cap][0].tolist() == ids.tolist(), cap
+        assert lists[cap][1].tolist() == scores.tolist(), cap
 
 
 def test_choice_is_the_best_validation_ndcg(tmp_path: Path) -> None:

@@ -85,17 +85,38 @@ def capped_recommend(
     catalogue (so a list is short only when the catalogue is)."""
     if cap is None:
         return rec.recommend(users, k, observed)
+    return capped_lists(rec, users, k, observed, (cap,))[cap]
+
+
+def capped_lists(
+    rec: Recommender,
+    users: np.ndarray,
+    k: int,
+    observed: TrainData,
+    caps: Iterable[int | None],
+) -> dict[int | None, tuple[np.ndarray, np.ndarray]]:
+    """:func:`capped_recommend` under each of ``caps``, from one ranking of the users' top
+    ``max(10k, 100)`` (the model scores every user once, not once per cap). The lists are
+    those :func:`capped_recommend` gives: ``top_k`` breaks ties by song index, so a longer
+    ranking starts with the shorter one (cap None: its first ``k``)."""
     users = np.asarray(users)
     n_songs = observed.num_songs
     artists = song_artists(observed.snapshot)
     kk = min(max(10 * k, 100), n_songs)
-    ids, scores, short = cap_ranked(*rec.recommend(users, kk, observed), artists, k, cap)
-    if short.any() and kk < n_songs:
-        again, again_scores, _ = cap_ranked(
-            *rec.recommend(users[short], n_songs, observed), artists, k, cap
-        )
-        ids[short], scores[short] = again, again_scores
-    return ids, scores
+    ranked_ids, ranked_scores = rec.recommend(users, kk, observed)
+    out: dict[int | None, tuple[np.ndarray, np.ndarray]] = {}
+    for cap in caps:
+        if cap is None:
+            out[cap] = (ranked_ids[:, :k].copy(), ranked_scores[:, :k].copy())
+            continue
+        ids, scores, short = cap_ranked(ranked_ids, ranked_scores, artists, k, cap)
+        if short.any() and kk < n_songs:
+            again, again_scores, _ = cap_ranked(
+                *rec.recommend(users[short], n_songs, observed), artists, k, cap
+            )
+            ids[short], scores[short] = again, again_scores
+        out[cap] = ids, scores
+    return out
 
 
 def choose_cap(
@@ -120,10 +141,8 @@ def choose_cap(
     if len(users) == 0:
         return {"max_per_artist": None, f"ndcg@{k}": {}, "users": 0}
     rel = [relevant[u] for u in users]
-    scores = {
-        cap: float(np.mean(ndcg_at_k(capped_recommend(rec, users, k, observed, cap)[0], rel, k)))
-        for cap in caps
-    }
+    lists = capped_lists(rec, users, k, observed, caps)
+    scores = {cap: float(np.mean(ndcg_at_k(lists[cap][0], rel, k))) for cap in caps}
     # best first; among equal figures the tighter cap (None counts as the loosest)
     best = max(caps, key=lambda c: (scores[c], -(c if c is not None else 10**9)))
     return {
