@@ -15,11 +15,12 @@ default 42,43,44), all loaded into Neo4j and exported from it (the product's rea
 
 Per (shape, seed): every explainable model (EnhancedGAT, EASE^R, RP3beta, ItemKNN, their
 ``easerp3`` blend, EASE^R + w RP3beta with w picked on validation, and ``hybrid``, the
-exactly explainable taste hybrid of ``gnn.users.TasteHybrid``) is fitted
-with ``gnn.users.train_and_select``, so the served model is the one ``spotify-engine train``
-would serve (best validation NDCG@10); the other baselines (Popularity, ...) and the oracle go
-through the same harness. Reported: test Recall@10, NDCG@10, validation NDCG@10, coverage,
-training wall time; the served model, its NDCG@10 over EASE^R's and its share of the oracle's.
+exactly explainable taste hybrid of ``gnn.users.TasteHybrid``) is fitted with
+``gnn.users.train_and_select`` under the same time budget (``--budget``), so the served model
+is the one ``spotify-engine train`` would serve (best validation NDCG@10); the other baselines
+(Popularity, ...) and the oracle go through the same harness. Reported: test Recall@10,
+NDCG@10, validation NDCG@10, coverage, training wall time; the served model, its NDCG@10 over
+EASE^R's and its share of the oracle's.
 Per shape: mean and sd over seeds. Prints tables and saves ``benchmarks/results/quality.json``.
 
 It runs against its own local Neo4j instance (``~/.spotify-engine/neo4j-bench``, ports
@@ -199,6 +200,7 @@ def run_user_seed(
     quick: bool,
     repeat: bool = False,
     cache: Path | None = None,
+    budget: float | None = None,
 ) -> dict:
     """One shape at one seed: load through Neo4j, export, select the served model on
     validation, compare the rest and the oracle on the same split; with ``repeat``, fit the
@@ -245,6 +247,7 @@ def run_user_seed(
             servable,
             runs_root=tmp / "runs",
             progress=lambda m: print(f"{label} {m} ...", flush=True),
+            budget_s=budget or None,
         )
         selected = sel.selection["best"]
         for m, r in sel.table().iterrows():
@@ -418,6 +421,13 @@ def main() -> None:
         "(same shape, size, seed)",
     )
     ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="user task: the selection's time budget in seconds, as spotify-engine train "
+        "(default: the train_budget_s setting, 300; 0: none)",
+    )
+    ap.add_argument(
         "--max-positions",
         type=int,
         default=None,
@@ -466,6 +476,8 @@ def main() -> None:
         )
         out["seeds"] = list(seeds)
         out["quick"] = args.quick
+        budget = settings.train_budget_s if args.budget is None else args.budget
+        out["budget_s"] = budget or None
         with tempfile.TemporaryDirectory() as tmp:
             for name in ap_list(args.datasets or ",".join(USER_SHAPES)):
                 if name == "reference":
@@ -484,7 +496,7 @@ def main() -> None:
                     print(f"== user / {name} / seed {seed}", flush=True)
                     res = run_user_seed(
                         name, seed, driver, settings, models, Path(tmp), args.quick, args.repeat,
-                        cache=args.snapshot_cache,
+                        cache=args.snapshot_cache, budget=budget,
                     )  # fmt: skip
                     per_seed[str(seed)] = res
                     print_user_seed(name, seed, res)

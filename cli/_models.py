@@ -42,6 +42,7 @@ def run_training(
     k: int,
     snapshot_path: Path | None = None,
     driver: neo4j.Driver | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """Export, train with validation and early stopping, test, register, write back."""
     quiet_torch()
@@ -66,7 +67,11 @@ def run_training(
         overrides["epochs"] = epochs
     if model == "best":
         sel, wb = select_and_publish(
-            driver if writeback else None, exp, overrides={"enhancedgat": overrides}, k=k
+            driver if writeback else None,
+            exp,
+            overrides={"enhancedgat": overrides},
+            k=k,
+            budget_s=budget_s,
         )
         return {
             "run_id": sel.best.run.run_id,
@@ -111,10 +116,12 @@ def select_and_publish(
     k: int = 10,
     names: tuple[str, ...] | None = None,
     show_table: bool = True,
+    budget_s: float | None = None,
 ) -> tuple[Any, Any]:
     """Fit every user-task candidate, serve the best on validation NDCG@10 and (given a
     driver) write it back; prints the test table and the winner line (unless
-    ``show_table=False``: the caller prints its own).
+    ``show_table=False``: the caller prints its own). ``budget_s``: the selection's time
+    budget (default: the ``train_budget_s`` setting; 0: none).
 
     Returns the :class:`gnn.users.UserSelection` and the write-back result (or None).
     """
@@ -124,11 +131,13 @@ def select_and_publish(
 
     s = settings()
     kwargs = {} if names is None else {"names": names}
+    budget = s.train_budget_s if budget_s is None else budget_s
     with console.status("user task: fitting the candidates ...") as status:
         sel = train_and_select(
             exp,
             runs_root=Path(s.runs_dir),
             overrides=overrides,
+            budget_s=budget or None,
             progress=lambda n: status.update(
                 f"user task: fitting {n} (tuned / early-stopped on validation) ..."
             ),
@@ -150,6 +159,13 @@ def select_and_publish(
         console.print(winner_line(sel.selection, "user"))
         for reason in sel.skipped.values():
             console.print(reason, highlight=False)
+        if "budget" in sel.selection:
+            b = sel.selection["budget"]
+            console.print(
+                f"training budget: {b['spent']:.0f} s of {b['seconds']:.0f} s (the GNNs train "
+                "in what the other candidates leave; --budget 0: no budget)",
+                highlight=False,
+            )
         console.print(cap_line(sel.best.fit_info))
     wb = None
     if driver is not None:
@@ -207,6 +223,15 @@ def train(
         Path | None, typer.Option(help="Train from a saved snapshot instead of Neo4j.")
     ] = None,
     task: Annotated[str, typer.Option(help=TASK_HELP)] = "user",
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="User task, best: seconds the selection aims to end within; the GNNs train "
+            "in what the other candidates leave (default: the train_budget_s setting, 300; "
+            "0: no budget).",
+        ),
+    ] = None,
 ) -> None:
     """Export the graph, train with early stopping, test on the held-out period, write back."""
     _check_task(task)
@@ -222,7 +247,14 @@ def train(
         return
     model = model or "best"
     if snapshot is not None and not writeback:
-        run_training(model=model, epochs=epochs, writeback=False, k=k, snapshot_path=snapshot)
+        run_training(
+            model=model,
+            epochs=epochs,
+            writeback=False,
+            k=k,
+            snapshot_path=snapshot,
+            budget_s=budget,
+        )
         return
     with open_driver() as driver:
         run_training(
@@ -232,6 +264,7 @@ def train(
             k=k,
             snapshot_path=snapshot,
             driver=driver,
+            budget_s=budget,
         )
 
 

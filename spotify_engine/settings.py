@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(default=600.0, gt=0)
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     runs_dir: Path = Path("runs")
+    #: ``spotify-engine train``'s user-task selection aims to end within this many seconds:
+    #: the GNN candidates train in what the others leave (``gnn.users.train_and_select``);
+    #: 0: no budget.
+    train_budget_s: float = Field(default=300.0, ge=0)
     api_key: str | None = Field(default=None, repr=False)
     cors_origins: list[str] = Field(default_factory=list)
     api_host: str = "127.0.0.1"

@@ -7,6 +7,7 @@ of its recommendations carries evidence that holds in the graph.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,84 @@ def test_best_on_test_but_worse_on_validation_is_not_served(tmp_path: Path):
     assert {"ndcg@10", "val_ndcg@10", "train_seconds"} <= set(table.columns)
     with pytest.raises(ValueError, match="listed twice"):
         train_and_select(exp, ["ease", "ease"], runs_root=tmp_path)
+
+
+def test_a_budget_fits_the_gnns_last_within_what_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With ``budget_s`` the GNN is fitted after the other candidates, with ``max_seconds``
+    no more than what they left of the budget (less the reserve); the table keeps the listed
+    order. With nothing left it is skipped, with a reason, and the others are served."""
+    from gnn.users import _pipeline
+
+    snap = random_snapshot(num_users=40, num_songs=100, plays_per_user=25, seed=5)
+    exp = prepare(snap)
+    order: list[str] = []
+    called: dict[str, float] = {}
+    monkeypatch.setattr(_pipeline, "train_model", _recording(_pipeline.train_model, order, called))
+    names = ["enhancedgat", "itemknn", "ease"]
+    over = {"enhancedgat": {"epochs": 2, "max_seconds": 1000.0}}  # the budget binds
+    t0 = time.perf_counter()
+    sel = train_and_select(exp, names, runs_root=tmp_path, overrides=over, budget_s=600.0)
+    assert order == ["itemknn", "ease", "enhancedgat"]
+    assert list(sel.results) == names  # the listed order
+    gat = sel.results["enhancedgat"].recommender.config.max_seconds
+    allowed = 600.0 * (1 - _pipeline.BUDGET_RESERVE)
+    assert allowed - (called["enhancedgat"] - t0) <= gat < allowed  # the others' time is off
+    assert sel.selection["budget"]["seconds"] == 600.0
+    # under a budget EASE^R takes the faster settings (its l tuned on the most-listened songs)
+    assert sel.results["ease"].run.config["overrides"] == _pipeline.BUDGET_OVERRIDES["ease"]
+    assert 0 < sel.selection["budget"]["spent"] < 600.0
+
+    order.clear()
+    tight = train_and_select(exp, names, runs_root=tmp_path / "b", overrides=over, budget_s=0.01)
+    assert order == ["itemknn", "ease"] and list(tight.results) == ["itemknn", "ease"]
+    assert "training budget" in tight.skipped["enhancedgat"]
+    assert tight.selection["best"] in ("itemknn", "ease")
+    with pytest.raises(ValueError, match="budget_s"):
+        train_and_select(exp, names, runs_root=tmp_path, budget_s=0)
+
+
+def _recording(fn: Any, order: list[str], called: dict[str, float]) -> Any:
+    """``fn`` (``train_model``), noting each model's name and the time it was called."""
+
+    def wrapped(exp: Any, name: str, **kwargs: Any) -> Any:
+        order.append(name)
+        called[name] = time.perf_counter()
+        return fn(exp, name, **kwargs)
+
+    return wrapped
+
+
+def test_an_epoch_budget_stops_before_an_epoch_that_would_overrun(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """``AdvancedTrainer(max_seconds=...)`` runs the first epoch, then stops when another as
+    long as the last would end past the budget. On a clock where the epochs take 1, 0.5, 1.5
+    and 1 s, a budget of 3.6 s ends after the third (at 3 s: another 1.5 s would end at 4.5);
+    stopping only after crossing the budget would have run a fourth, to 4 s."""
+    from gnn.users import EnhancedGATRecommender, _train
+
+    clock = {"now": 0.0}
+    lengths = iter([1.0, 0.5, 1.5, 1.0, 1.0, 1.0])
+    real = _train.AdvancedTrainer.train_epoch
+
+    def timed(self: _train.AdvancedTrainer) -> float:
+        clock["now"] += next(lengths)
+        return real(self)
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            return clock["now"]
+
+    monkeypatch.setattr(_train.AdvancedTrainer, "train_epoch", timed)
+    monkeypatch.setattr(_train, "time", Clock)
+    snap = random_snapshot(num_users=20, num_songs=60, plays_per_user=15, seed=3)
+    exp = prepare(snap)
+    rec = EnhancedGATRecommender(epochs=6, patience=6, max_seconds=3.6)
+    info = rec.fit(exp.train, val=(exp.train, exp.val_relevant))
+    assert info["history"]["seconds"] == [1.0, 0.5, 1.5]
 
 
 @pytest.mark.neo4j

@@ -59,7 +59,8 @@ class GNNConfig:
         num_threads: torch CPU threads (default None: leave torch's setting). On tiny graphs
             or a busy machine 1 is much faster than 2 (OpenMP synchronisation dominates).
         checkpoint_path: where to save the best state dict (default None: memory only).
-        max_seconds: training time budget with validation (default None).
+        max_seconds: training time budget with validation (default None; see
+            :class:`gnn.users._train.AdvancedTrainer`).
         loss: "bpr" (pairs, one sampled negative each) or "softmax" (``batch_size`` users per
             step, held-out listened edges scored against every song; default "bpr").
         model_kwargs: extra keyword arguments of the model class.
@@ -257,8 +258,9 @@ USER_TASK_EDGE_TYPES: tuple[EdgeType, ...] = tuple(
 class EnhancedGATRecommender(_GNNRecommender):
     """:class:`gnn.users._models.EnhancedGAT` over :data:`USER_TASK_EDGE_TYPES`, trained with BPR
     against the hardest of ``hard_negatives`` sampled songs (default 8), within a training
-    budget of ``max_seconds`` (default 240 s: with validation, training ends after the epoch
-    that crosses it, or earlier by early stopping, and the best epoch is kept)."""
+    budget of ``max_seconds`` (default 300 s: with validation, training ends before an epoch
+    that would end past it, or earlier by early stopping, and the best epoch is kept; in
+    ``train_and_select`` with a budget it gets what the other candidates leave)."""
 
     name = "enhanced_gat"
 
@@ -270,7 +272,7 @@ class EnhancedGATRecommender(_GNNRecommender):
             dropout=0.1,
             message_edge_frac=0.5,
             hard_negatives=8,
-            max_seconds=240.0,
+            max_seconds=300.0,
         )
 
     def build_model(self, train: TrainData) -> RecModel:

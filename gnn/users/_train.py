@@ -438,7 +438,9 @@ class AdvancedTrainer(SimpleTrainer):
         lr_patience: patience of ``ReduceLROnPlateau`` (default 2).
         eval_k: cut-off of the validation metrics (default 10).
         checkpoint_path: also save the best state dict there (default None).
-        max_seconds: stop after the epoch that exceeds this training time (default None).
+        max_seconds: training time budget (default None): the first epoch always runs; after
+            each, training stops when another epoch as long as the last one would end past
+            the budget, so it ends within it unless one epoch is longer than the budget.
         **kwargs: passed to :class:`SimpleTrainer`.
 
     Attributes:
@@ -526,8 +528,12 @@ class AdvancedTrainer(SimpleTrainer):
                     self.stopped_early = True
                     log.info("early stop at epoch %d (best %d)", self.epoch, self.best_epoch)
                     break
-            if self.max_seconds is not None and time.perf_counter() - started > self.max_seconds:
-                log.info("time budget of %.0fs spent at epoch %d", self.max_seconds, self.epoch)
+            elapsed = time.perf_counter() - started
+            if self.max_seconds is not None and elapsed + row["seconds"] > self.max_seconds:
+                log.info(
+                    "time budget of %.0fs: %.0fs spent after epoch %d, no room for another",
+                    self.max_seconds, elapsed, self.epoch,
+                )  # fmt: skip
                 break
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
