@@ -4,7 +4,8 @@
 an EASE^R of the 5,000 most-listened songs and only the chosen ``l`` is fitted on every song
 (one 20,000 x 20,000 inverse instead of three). This checks the shortcut: per snapshot it fits
 EASE^R both ways and prints, for each, the ``l`` chosen, validation NDCG@20 per ``l``, test
-NDCG@10 and seconds. Saves ``benchmarks/results/ease_tuning.json``.
+NDCG@10 and seconds. Saves ``benchmarks/results/ease_tuning.json`` (rows of snapshots not
+named this time are kept when they were measured with the same ``--tune-items``).
 
     python benchmarks/ease_tuning.py SNAPSHOT.npz [SNAPSHOT.npz ...] [--tune-items 5000]
 
@@ -60,6 +61,10 @@ def main() -> None:
     if missing:
         sys.exit(f"no snapshot file {missing[0]}")
     out: dict = {"tune_items": args.tune_items, "runs": {}}
+    if RESULTS.is_file():  # keep the other snapshots' rows measured with the same tune_items
+        saved = json.loads(RESULTS.read_text())
+        if saved.get("tune_items") == args.tune_items:
+            out["runs"] = saved.get("runs", {})
     for path in args.snapshots:
         row = out["runs"][path.stem] = _one(path, args.tune_items)
         p, f = row["proxy"], row["full_grid"]
