@@ -247,7 +247,7 @@ def run_user_seed(
             servable,
             runs_root=tmp / "runs",
             progress=lambda m: print(f"{label} {m} ...", flush=True),
-            budget_s=budget or None,
+            budget_s=budget,
         )
         selected = sel.selection["best"]
         for m, r in sel.table().iterrows():
@@ -476,8 +476,7 @@ def main() -> None:
         )
         out["seeds"] = list(seeds)
         out["quick"] = args.quick
-        budget = settings.train_budget_s if args.budget is None else args.budget
-        out["budget_s"] = budget or None
+        budget = out["budget_s"] = settings.train_budget(args.budget)
         with tempfile.TemporaryDirectory() as tmp:
             for name in ap_list(args.datasets or ",".join(USER_SHAPES)):
                 if name == "reference":

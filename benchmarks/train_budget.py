@@ -174,7 +174,6 @@ def _fit(model: str, snapshot: str | None, seed: int, threads: int, budget: floa
     test = evaluate(rec, snap, exp.split, "test", (10,))
     out = {
         "model": model,
-        "data": Path(snapshot).stem if snapshot else f"taste graph, seed {seed}",
         "users": snap.num_users,
         "songs": snap.num_songs,
         "plays": snap.num_plays,
@@ -205,22 +204,21 @@ def _select(
 
     from spotify_engine.settings import Settings
 
-    budget = Settings().train_budget_s if budget is None else budget
+    budget = Settings().train_budget(budget)
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        sel = train_and_select(exp, runs_root=Path(tmp), budget_s=budget or None)
+        sel = train_and_select(exp, runs_root=Path(tmp), budget_s=budget)
     seconds = time.perf_counter() - t1
     best = sel.selection["best"]
     gat = sel.results.get("enhancedgat")
     return {
         "model": "select",
-        "data": None,  # named by main()
         "users": snap.num_users,
         "songs": snap.num_songs,
         "plays": snap.num_plays,
         "train_plays": train_plays,
         "graph_build_seconds": round(build_s, 1),
-        "budget_seconds": budget or None,
+        "budget_seconds": budget,
         "train_seconds": round(seconds, 1),
         "served": best,
         "test_ndcg@10": round(float(sel.best.metrics["ndcg@10"]), 4),

@@ -131,13 +131,12 @@ def select_and_publish(
 
     s = settings()
     kwargs = {} if names is None else {"names": names}
-    budget = s.train_budget_s if budget_s is None else budget_s
     with console.status("user task: fitting the candidates ...") as status:
         sel = train_and_select(
             exp,
             runs_root=Path(s.runs_dir),
             overrides=overrides,
-            budget_s=budget or None,
+            budget_s=s.train_budget(budget_s),
             progress=lambda n: status.update(
                 f"user task: fitting {n} (tuned / early-stopped on validation) ..."
             ),

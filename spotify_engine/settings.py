@@ -105,6 +105,12 @@ class Settings(BaseSettings):
             raise ValueError(f"memory sizes look like 512m or 2g (got {v!r})")
         return v
 
+    def train_budget(self, override: float | None = None) -> float | None:
+        """The user-task selection's time budget in seconds: ``override`` when given, else
+        ``train_budget_s``; None when it is 0 (no budget)."""
+        budget = self.train_budget_s if override is None else override
+        return budget or None
+
     @property
     def local_home(self) -> Path:
         """Folder of the locally managed server instance (conf, data, logs, password)."""

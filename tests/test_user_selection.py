@@ -256,3 +256,10 @@ def test_cli_train_serves_the_validation_winner_by_default(tmp_path: Path):
     assert active is not None and load_run(tmp_path / "runs", active).model == winner
     for name in ("enhancedgat", "ease", "rp3beta", "itemknn", "easerp3", "hybrid"):
         assert name in proc.stdout
+
+
+def test_the_budget_setting_resolves_overrides_and_zero():
+    """``Settings.train_budget``: an override wins over ``train_budget_s``; 0 means none."""
+    s = Settings(train_budget_s=300.0)
+    assert s.train_budget() == 300.0 and s.train_budget(120.0) == 120.0
+    assert s.train_budget(0) is None and Settings(train_budget_s=0).train_budget() is None
